@@ -1,0 +1,872 @@
+package announce
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"johnlocke/store"
+)
+
+// Defaults for the zero fields of an HTTPConfig.
+const (
+	// DefaultReadTimeout bounds how long a client may take to send one
+	// request head, counted from its first byte: a client dribbling bytes
+	// (slowloris) is cut off then, however steadily it sends.
+	DefaultReadTimeout = 5 * time.Second
+	// DefaultWriteTimeout bounds writing one response to a client that
+	// does not read.
+	DefaultWriteTimeout = 5 * time.Second
+	// DefaultIdleTimeout is how long a keep-alive connection may wait for
+	// its next request. Clients announce every few minutes at most, so a
+	// long idle wait only holds a file descriptor.
+	DefaultIdleTimeout = 30 * time.Second
+	// DefaultMaxConns caps concurrent connections: each costs a goroutine
+	// and about 5 KiB of buffers, so the cap bounds memory under a flood.
+	DefaultMaxConns = 16384
+	// DefaultMaxPeers matches --maxpeers' default (SPEC: 50).
+	DefaultMaxPeers = 50
+)
+
+// ReadBufferSize is each connection's read buffer and so the largest
+// request head (request line and headers) accepted; real announces are a
+// few hundred bytes. A larger head is answered 414 or 431 and the
+// connection closed.
+const ReadBufferSize = 4096
+
+// headroom is reserved at the front of every response buffer for the
+// status line and headers, which are written last (once the body length is
+// known) right before the body, so the body is never copied.
+const headroom = 192
+
+// HTTPConfig configures an HTTPServer. Zero fields take the defaults above.
+type HTTPConfig struct {
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	// MaxConns caps concurrent connections; a connection accepted over the
+	// cap is closed at once.
+	MaxConns int
+	// TrustedProxies lists the proxies whose X-Forwarded-For and X-Real-IP
+	// headers are believed. From any other peer they are ignored.
+	TrustedProxies []netip.Prefix
+	// MaxPeers sizes each connection's peer buffers (MaxPeers compact
+	// entries per family); the store enforces the cap itself.
+	MaxPeers int
+}
+
+func (c HTTPConfig) withDefaults() HTTPConfig {
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = DefaultMaxPeers
+	}
+	return c
+}
+
+// HTTPServer answers HTTP announces and scrapes. It is a minimal HTTP/1.1
+// server of its own rather than net/http, which allocates several objects
+// per request: one goroutine per connection, a bounded read buffer and
+// reused response buffers, so a keep-alive announce allocates nothing.
+type HTTPServer struct {
+	tracker Tracker
+	cfg     HTTPConfig
+	log     zerolog.Logger
+	pool    sync.Pool // *conn, with their buffers
+
+	closing atomic.Bool
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	drained   chan struct{} // closed once closing and no connection is left
+	isDrained bool
+}
+
+// NewHTTPServer returns a server answering from t. It does not listen:
+// pass a listener to Serve.
+func NewHTTPServer(t Tracker, cfg HTTPConfig, log zerolog.Logger) *HTTPServer {
+	s := &HTTPServer{
+		tracker:   t,
+		cfg:       cfg.withDefaults(),
+		log:       log,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		drained:   make(chan struct{}),
+	}
+	s.pool.New = func() any { return newConn(s) }
+	return s
+}
+
+// Serve accepts connections on ln until ctx is done or Shutdown is called,
+// then waits for its connections to finish their current request and
+// returns nil. Serve owns ln and closes it. It may be called for several
+// listeners at once. It returns an error only when accepting fails for
+// good.
+func (s *HTTPServer) Serve(ctx context.Context, ln net.Listener) error {
+	if !s.addListener(ln) {
+		ln.Close()
+		return nil
+	}
+	stop := context.AfterFunc(ctx, s.beginShutdown)
+	defer stop()
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				break
+			}
+			if !temporaryAcceptError(err) {
+				s.removeListener(ln)
+				ln.Close()
+				return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+			}
+			// Out of file descriptors or a connection reset before we took
+			// it: back off and keep serving the connections we have.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn().Err(err).Dur("retry_in", delay).Msg("http accept failed")
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			continue
+		}
+		delay = 0
+		c := s.track(nc)
+		if c == nil {
+			nc.Close()
+			continue
+		}
+		go s.serveConn(c)
+	}
+	s.removeListener(ln)
+	<-s.drained
+	return nil
+}
+
+// temporaryAcceptError reports whether Accept may succeed if tried again.
+func temporaryAcceptError(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ECONNRESET, syscall.ENOBUFS, syscall.ENOMEM, syscall.EINTR, syscall.EAGAIN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// Shutdown stops accepting, closes idle connections and waits for
+// connections busy with a request to answer it and close. When ctx is
+// done first it closes the remaining connections and returns ctx.Err().
+func (s *HTTPServer) Shutdown(ctx context.Context) error {
+	s.beginShutdown()
+	select {
+	case <-s.drained:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// beginShutdown closes the listeners and the idle connections. Busy
+// connections see closing after their current request and close.
+func (s *HTTPServer) beginShutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Swap(true) {
+		return
+	}
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) {
+			c.nc.Close()
+		}
+	}
+	s.checkDrained()
+}
+
+// checkDrained closes drained when shutting down with no connection left.
+// s.mu must be held.
+func (s *HTTPServer) checkDrained() {
+	if s.closing.Load() && len(s.conns) == 0 && !s.isDrained {
+		s.isDrained = true
+		close(s.drained)
+	}
+}
+
+func (s *HTTPServer) addListener(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *HTTPServer) removeListener(ln net.Listener) {
+	s.mu.Lock()
+	delete(s.listeners, ln)
+	s.mu.Unlock()
+}
+
+// track registers a new connection, or returns nil when the server is
+// closing or at its connection cap.
+func (s *HTTPServer) track(nc net.Conn) *conn {
+	s.mu.Lock()
+	if s.closing.Load() || len(s.conns) >= s.cfg.MaxConns {
+		full := !s.closing.Load()
+		s.mu.Unlock()
+		if full {
+			s.log.Debug().Int("max_conns", s.cfg.MaxConns).Msg("http connection refused: at the connection cap")
+		}
+		return nil
+	}
+	c := s.pool.Get().(*conn)
+	c.start(nc)
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return c
+}
+
+func (s *HTTPServer) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.checkDrained()
+	s.mu.Unlock()
+}
+
+// Connection states, for closing idle connections on shutdown without
+// cutting off a request in progress.
+const (
+	stateActive int32 = iota // reading, handling or answering a request
+	stateIdle                // waiting for a request's first byte
+	stateClosed              // closed by Shutdown while idle
+)
+
+// conn is one client connection and every buffer it needs, reused through
+// the server's pool.
+type conn struct {
+	srv     *HTTPServer
+	nc      net.Conn
+	state   atomic.Int32
+	addr    netip.Addr // the socket peer, IPv4-mapped addresses unmapped
+	trusted bool       // the socket peer is a trusted proxy
+
+	rbuf    [ReadBufferSize]byte
+	r, w    int // unread bytes are rbuf[r:w]
+	scanned int // bytes of rbuf[r:w] already searched for the head's end
+
+	wbuf   []byte
+	req    store.Request
+	resp   store.Response
+	hashes [MaxScrapeHashes][20]byte
+}
+
+func newConn(s *HTTPServer) *conn {
+	mp := s.cfg.MaxPeers
+	return &conn{
+		srv:  s,
+		wbuf: make([]byte, 0, headroom+256+mp*(peer4Len+peer6Len)),
+		resp: store.Response{
+			Peers4: make([]byte, 0, mp*peer4Len),
+			Peers6: make([]byte, 0, mp*peer6Len),
+		},
+	}
+}
+
+// start readies a pooled conn for a new client.
+func (c *conn) start(nc net.Conn) {
+	c.nc = nc
+	c.state.Store(stateActive)
+	c.r, c.w, c.scanned = 0, 0, 0
+	c.addr = socketAddr(nc)
+	c.trusted = false
+	for _, p := range c.srv.cfg.TrustedProxies {
+		if c.addr.IsValid() && p.Contains(c.addr) {
+			c.trusted = true
+			break
+		}
+	}
+}
+
+// socketAddr returns the address of nc's peer, an IPv4-mapped IPv6 address
+// as IPv4; the zero Addr when it has none.
+func socketAddr(nc net.Conn) netip.Addr {
+	switch a := nc.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap()
+	case nil:
+		return netip.Addr{}
+	default:
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ap.Addr().Unmap()
+	}
+}
+
+func (s *HTTPServer) serveConn(c *conn) {
+	reuse := false
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error().Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("http connection panicked; closed it")
+		}
+		c.nc.Close()
+		s.untrack(c)
+		if reuse {
+			c.nc = nil
+			s.pool.Put(c)
+		}
+	}()
+	c.serve()
+	reuse = true // not reached after a panic: that conn may be inconsistent
+}
+
+// serve reads and answers requests until the connection is to be closed.
+func (c *conn) serve() {
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.ReadTimeout))
+	fresh := true
+	for {
+		end, ok := c.readHead(fresh)
+		if !ok {
+			return
+		}
+		fresh = false
+		keep := c.handle(c.rbuf[c.r : c.r+end])
+		c.r += end
+		c.scanned = 0
+		if c.r == c.w {
+			c.r, c.w = 0, 0
+		}
+		if !keep {
+			return
+		}
+	}
+}
+
+// readHead makes sure a whole request head is at c.rbuf[c.r:] and returns
+// its length; ok is false when the connection is to be closed. A fresh
+// connection's first head is bounded by the deadline serve set at accept;
+// later ones wait up to IdleTimeout for a first byte and then ReadTimeout
+// for the rest.
+func (c *conn) readHead(fresh bool) (int, bool) {
+	s := c.srv
+	timed := fresh // the head has its ReadTimeout deadline
+	for {
+		idle := false
+		if c.w > c.r {
+			if end := headEnd(c.rbuf[c.r:c.w], &c.scanned); end > 0 {
+				return end, true
+			}
+			if c.w-c.r == len(c.rbuf) {
+				c.tooLarge()
+				return 0, false
+			}
+			if !timed {
+				c.nc.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout))
+				timed = true
+			}
+			if c.w == len(c.rbuf) {
+				c.w = copy(c.rbuf[:], c.rbuf[c.r:c.w])
+				c.r = 0
+			}
+		} else {
+			// Between requests: idle, so Shutdown may close us.
+			c.state.Store(stateIdle)
+			if s.closing.Load() {
+				c.state.CompareAndSwap(stateIdle, stateClosed)
+				return 0, false
+			}
+			if !fresh {
+				c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			}
+			idle = true
+		}
+		n, err := c.nc.Read(c.rbuf[c.w:])
+		if idle && !c.state.CompareAndSwap(stateIdle, stateActive) {
+			return 0, false // Shutdown closed us
+		}
+		c.w += n
+		if err != nil {
+			if c.w > c.r && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug().Err(err).Int("buffered", c.w-c.r).Msg("http connection ended mid-request")
+			}
+			return 0, false
+		}
+	}
+}
+
+// headEnd returns the length of the request head at the start of b, up to
+// and including the empty line that ends it, or 0 when b holds no whole
+// head yet. *scanned remembers how far b was searched, so a head arriving
+// a byte at a time is not searched from the start every time. Bare LF line
+// endings are accepted (RFC 9112 section 2.2).
+func headEnd(b []byte, scanned *int) int {
+	i := max(*scanned-2, 0)
+	for i < len(b) {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 3
+		}
+		i++
+	}
+	*scanned = len(b)
+	return 0
+}
+
+// tooLarge answers a head that does not fit the read buffer: 414 while the
+// request line alone fills it, 431 otherwise.
+func (c *conn) tooLarge() {
+	for _, b := range c.rbuf[c.r:c.w] {
+		if b == '\n' {
+			c.sendText(431, false, false)
+			return
+		}
+	}
+	c.sendText(414, false, false)
+}
+
+// httpHead is a parsed request head; its slices point into the read buffer.
+type httpHead struct {
+	method    []byte
+	target    []byte
+	http10    bool
+	keepAlive bool
+	hasBody   bool
+	xff       []byte // the last X-Forwarded-For header
+	realIP    []byte // the last X-Real-IP header
+}
+
+// parseHead parses a request head. It returns 0 or the status of the error
+// answer (400) for a malformed one.
+func parseHead(b []byte, h *httpHead) int {
+	line, rest := nextLine(b)
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return 400
+	}
+	h.method, line = line[:sp], line[sp+1:]
+	sp = bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return 400
+	}
+	h.target, line = line[:sp], line[sp+1:]
+	switch string(line) {
+	case "HTTP/1.1":
+		h.keepAlive = true
+	case "HTTP/1.0":
+		h.http10 = true
+	default:
+		return 400
+	}
+	for {
+		line, rest = nextLine(rest)
+		if len(line) == 0 {
+			return 0
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return 400 // obsolete line folding
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return 400
+		}
+		name, val := line[:colon], trimSpace(line[colon+1:])
+		switch len(name) {
+		case len("connection"):
+			if equalFold(name, "connection") {
+				applyConnection(h, val)
+			}
+		case len("content-length"):
+			if equalFold(name, "content-length") {
+				n, ok := parseUint(val, 1<<62)
+				if !ok {
+					return 400
+				}
+				if n > 0 {
+					h.hasBody = true
+				}
+			}
+		case len("transfer-encoding"):
+			if equalFold(name, "transfer-encoding") {
+				h.hasBody = true
+			}
+		case len("x-forwarded-for"):
+			if equalFold(name, "x-forwarded-for") {
+				h.xff = val
+			}
+		case len("x-real-ip"):
+			if equalFold(name, "x-real-ip") {
+				h.realIP = val
+			}
+		}
+	}
+}
+
+// applyConnection reads the tokens of a Connection header.
+func applyConnection(h *httpHead, val []byte) {
+	for len(val) > 0 {
+		tok := val
+		if i := bytes.IndexByte(val, ','); i >= 0 {
+			tok, val = val[:i], val[i+1:]
+		} else {
+			val = nil
+		}
+		tok = trimSpace(tok)
+		switch {
+		case equalFold(tok, "close"):
+			h.keepAlive = false
+			return
+		case equalFold(tok, "keep-alive"):
+			h.keepAlive = true
+		}
+	}
+}
+
+// handle answers one request head and reports whether the connection may
+// carry another request.
+func (c *conn) handle(head []byte) bool {
+	s := c.srv
+	var h httpHead
+	if st := parseHead(head, &h); st != 0 {
+		c.sendText(st, false, false)
+		return false
+	}
+	if string(h.method) != "GET" {
+		c.sendText(405, false, h.http10)
+		return false
+	}
+	if h.hasBody {
+		c.sendText(400, false, h.http10)
+		return false
+	}
+	path, query := h.target, []byte(nil)
+	if i := bytes.IndexByte(path, '?'); i >= 0 {
+		path, query = path[:i], path[i+1:]
+	}
+	if len(path) == 0 || path[0] != '/' {
+		path = originPath(path)
+		if path == nil {
+			c.sendText(400, false, h.http10)
+			return false
+		}
+	}
+	last := path[bytes.LastIndexByte(path, '/')+1:]
+	buf := c.wbuf[:headroom]
+	switch string(last) {
+	case "announce", "announce.php":
+		buf = c.announce(buf, query, &h)
+		s.log.Debug().Hex("info_hash", c.req.InfoHash[:]).Uint8("event", uint8(c.req.Event)).Msg("http announce")
+	case "scrape", "scrape.php":
+		buf = c.scrape(buf, query)
+		s.log.Debug().Msg("http scrape")
+	default:
+		s.log.Debug().Msg("http request for an unknown path")
+		keep := h.keepAlive && !s.closing.Load()
+		return c.sendText(404, keep, h.http10) && keep
+	}
+	c.wbuf = buf[:0] // keep a buffer that had to grow
+	// Decided after the handler ran: a request that was in progress when
+	// Shutdown began is answered with Connection: close.
+	keep := h.keepAlive && !s.closing.Load()
+	return c.send(200, buf, keep, h.http10, "") && keep
+}
+
+var rootPath = []byte("/")
+
+// originPath returns the path of an absolute-form target
+// (http://host/path), nil for any other form.
+func originPath(t []byte) []byte {
+	switch {
+	case hasPrefixFold(t, "http://"):
+		t = t[len("http://"):]
+	case hasPrefixFold(t, "https://"):
+		t = t[len("https://"):]
+	default:
+		return nil
+	}
+	i := bytes.IndexByte(t, '/')
+	if i < 0 {
+		return rootPath
+	}
+	return t[i:]
+}
+
+// announce handles an announce query and appends the answer to buf.
+func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
+	s := c.srv
+	opts, err := ParseAnnounceQuery(query, &c.req)
+	if err != nil {
+		return c.appendError(buf, err)
+	}
+	addr := c.addr
+	if c.trusted {
+		var ok bool
+		if addr, ok = forwardedAddr(h, c.addr); !ok {
+			return AppendFailure(buf, string(ErrBadForwardedAddr))
+		}
+	}
+	if !addr.IsValid() {
+		return AppendFailure(buf, string(ErrNoClientAddr))
+	}
+	if addr.Is4() {
+		a := addr.As4()
+		copy(c.req.Addr[:], a[:])
+	} else {
+		c.req.Addr = addr.As16()
+		c.req.Is6 = true
+	}
+	c.req.BothFamilies = true
+	c.resp.Reset()
+	if err := s.tracker.Announce(&c.req, &c.resp); err != nil {
+		return c.appendError(buf, err)
+	}
+	return AppendAnnounce(buf, &c.resp, opts.Compact)
+}
+
+// scrape handles a scrape query and appends the answer to buf; unknown
+// infohashes are left out.
+func (c *conn) scrape(buf, query []byte) []byte {
+	n, err := ParseScrapeQuery(query, &c.hashes)
+	if err != nil {
+		return c.appendError(buf, err)
+	}
+	buf = AppendScrapeStart(buf)
+	for i := range n {
+		if counts, ok := c.srv.tracker.Scrape(c.hashes[i]); ok {
+			buf = AppendScrapeFile(buf, c.hashes[i], counts)
+		}
+	}
+	return AppendScrapeEnd(buf)
+}
+
+// appendError appends the bencoded failure for err: its own text for a
+// store.Failure, ErrInternal (after logging it) for anything else.
+func (c *conn) appendError(buf []byte, err error) []byte {
+	if f, ok := err.(store.Failure); ok {
+		return AppendFailure(buf, string(f))
+	}
+	var f store.Failure
+	if errors.As(err, &f) {
+		return AppendFailure(buf, string(f))
+	}
+	c.srv.log.Error().Err(err).Hex("info_hash", c.req.InfoHash[:]).Msg("announce failed")
+	return AppendFailure(buf, string(ErrInternal))
+}
+
+// forwardedAddr returns the client address a trusted proxy reports: the
+// last X-Forwarded-For entry, else X-Real-IP, else the socket's address
+// (a proxy that sends neither). ok is false for an unparsable header.
+func forwardedAddr(h *httpHead, sock netip.Addr) (netip.Addr, bool) {
+	v := h.xff
+	if v != nil {
+		if i := bytes.LastIndexByte(v, ','); i >= 0 {
+			v = v[i+1:]
+		}
+	} else if h.realIP != nil {
+		v = h.realIP
+	} else {
+		return sock, true
+	}
+	return parseHostAddr(trimSpace(v))
+}
+
+// parseHostAddr parses an address as proxies write it: 192.0.2.1,
+// 192.0.2.1:80, 2001:db8::1, [2001:db8::1] or [2001:db8::1]:80. Zones are
+// refused. IPv4-mapped addresses are unmapped.
+func parseHostAddr(b []byte) (netip.Addr, bool) {
+	if len(b) > 0 && b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 0 {
+			return netip.Addr{}, false
+		}
+		rest := b[end+1:]
+		if len(rest) > 0 {
+			if _, ok := parseUint(rest[1:], 65535); rest[0] != ':' || !ok {
+				return netip.Addr{}, false
+			}
+		}
+		b = b[1:end]
+	} else if i := bytes.IndexByte(b, ':'); i >= 0 && bytes.LastIndexByte(b, ':') == i {
+		// exactly one colon: IPv4 with a port
+		if _, ok := parseUint(b[i+1:], 65535); !ok {
+			return netip.Addr{}, false
+		}
+		b = b[:i]
+	}
+	if len(b) == 0 || len(b) > 45 || bytes.IndexByte(b, '%') >= 0 {
+		return netip.Addr{}, false
+	}
+	var buf [45]byte
+	n := copy(buf[:], b)
+	a, err := netip.ParseAddr(string(buf[:n]))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// statusLine returns the status line for the codes this server sends.
+func statusLine(code int) string {
+	switch code {
+	case 200:
+		return "HTTP/1.1 200 OK\r\n"
+	case 400:
+		return "HTTP/1.1 400 Bad Request\r\n"
+	case 404:
+		return "HTTP/1.1 404 Not Found\r\n"
+	case 405:
+		return "HTTP/1.1 405 Method Not Allowed\r\n"
+	case 414:
+		return "HTTP/1.1 414 URI Too Long\r\n"
+	case 431:
+		return "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+	}
+	return "HTTP/1.1 500 Internal Server Error\r\n"
+}
+
+// statusText is the short body of an error answer.
+func statusText(code int) string {
+	switch code {
+	case 400:
+		return "bad request\n"
+	case 404:
+		return "not found\n"
+	case 405:
+		return "method not allowed\n"
+	case 414:
+		return "request line too long\n"
+	case 431:
+		return "request head too large\n"
+	}
+	return "internal error\n"
+}
+
+// sendText answers with an error status and its short text.
+func (c *conn) sendText(code int, keep, http10 bool) bool {
+	buf := append(c.wbuf[:headroom], statusText(code)...)
+	extra := ""
+	if code == 405 {
+		extra = "Allow: GET\r\n"
+	}
+	return c.send(code, buf, keep, http10, extra)
+}
+
+// send writes the status line and headers into the headroom at the front
+// of buf, right before the body that follows it, and writes both at once.
+func (c *conn) send(code int, buf []byte, keep, http10 bool, extra string) bool {
+	var hb [headroom]byte
+	h := append(hb[:0], statusLine(code)...)
+	h = append(h, "Content-Type: text/plain\r\nContent-Length: "...)
+	h = strconv.AppendInt(h, int64(len(buf)-headroom), 10)
+	h = append(h, "\r\n"...)
+	h = append(h, extra...)
+	switch {
+	case !keep:
+		h = append(h, "Connection: close\r\n"...)
+	case http10:
+		h = append(h, "Connection: keep-alive\r\n"...)
+	}
+	h = append(h, "\r\n"...)
+	start := headroom - len(h)
+	copy(buf[start:], h)
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	if _, err := c.nc.Write(buf[start:]); err != nil {
+		c.srv.log.Debug().Err(err).Msg("http write failed")
+		return false
+	}
+	return true
+}
+
+// Small byte helpers that keep the hot path free of string conversions.
+
+// nextLine splits off b's first line, without its LF or CRLF.
+func nextLine(b []byte) (line, rest []byte) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return b, nil
+	}
+	line, rest = b[:i], b[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// equalFold reports whether b equals the lower-case ASCII s, ignoring case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		x := b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if x != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func hasPrefixFold(b []byte, s string) bool {
+	return len(b) >= len(s) && equalFold(b[:len(s)], s)
+}

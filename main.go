@@ -1,0 +1,628 @@
+// Command johnlocke is a BitTorrent tracker daemon whose modes shape each
+// swarm and whose swarms survive a restart.
+//
+// main is the composition root: it parses flags into config structs, builds
+// the pieces, handles signals and owns every exit code. Tracker logic lives
+// in announce/, modes/, store/ and migrate/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+	"go.etcd.io/bbolt"
+
+	"johnlocke/announce"
+	"johnlocke/migrate"
+	"johnlocke/modes"
+	"johnlocke/store"
+	"johnlocke/store/metainfo"
+	"johnlocke/store/report"
+)
+
+// Exit codes scripts and cron jobs can rely on.
+const (
+	exitOK       = 0
+	exitFailed   = 1 // the command ran and something failed (a file, a listener)
+	exitUsage    = 2 // a bad flag or argument
+	exitDatabase = 3 // the database is missing, locked, corrupt, or from a newer johnlocke
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// dbError marks a failure to open or read the database.
+func dbError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: exitDatabase, err: err}
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so tests can drive the command line.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.Run(flagsFirst(app, args))
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "johnlocke: %v\n", err)
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, migrate.ErrLocked), errors.Is(err, migrate.ErrCorrupt),
+		errors.Is(err, migrate.ErrTooNew), errors.Is(err, migrate.ErrNotJohnlocke),
+		errors.Is(err, migrate.ErrNeedsMigration), errors.Is(err, os.ErrNotExist):
+		return exitDatabase
+	default:
+		// urfave/cli reports unknown flags and bad values as plain errors.
+		return exitUsage
+	}
+}
+
+// flagsFirst moves a subcommand's flags ahead of its arguments, because
+// urfave/cli v2 stops reading flags at the first argument and operators
+// write `johnlocke stats HASH --json` as readily as the other way round.
+// Everything after "--" stays as it is.
+func flagsFirst(app *cli.App, args []string) []string {
+	sub := -1
+	for i := 1; i < len(args); i++ {
+		if !strings.HasPrefix(args[i], "-") {
+			sub = i
+			break
+		}
+		if takesValue(app.Flags, args[i]) {
+			i++
+		}
+	}
+	if sub < 0 {
+		return args
+	}
+	cmd := app.Command(args[sub])
+	if cmd == nil {
+		return args
+	}
+	out := append([]string{}, args[:sub+1]...)
+	var positional []string
+	rest := args[sub+1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			positional = append(positional, rest[i:]...)
+			i = len(rest)
+		case strings.HasPrefix(a, "-") && a != "-":
+			out = append(out, a)
+			if takesValue(cmd.Flags, a) && i+1 < len(rest) {
+				out = append(out, rest[i+1])
+				i++
+			}
+		default:
+			positional = append(positional, a)
+		}
+	}
+	return append(out, positional...)
+}
+
+// takesValue reports whether arg is a flag of fs given without "=value"
+// that takes its value from the next argument.
+func takesValue(fs []cli.Flag, arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	for _, f := range fs {
+		for _, n := range f.Names() {
+			if n != name {
+				continue
+			}
+			_, isBool := f.(*cli.BoolFlag)
+			return !isBool
+		}
+	}
+	return false
+}
+
+// globalFlags are accepted before and after the subcommand.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    "db",
+			Usage:   "the database file",
+			EnvVars: []string{"JOHNLOCKE_DB"},
+			Value:   "johnlocke.db",
+		},
+		&cli.BoolFlag{
+			Name:    "verbose",
+			Aliases: []string{"v"},
+			Usage:   "log runtime detail",
+		},
+	}
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	withGlobals := func(fs ...cli.Flag) []cli.Flag { return append(globalFlags(), fs...) }
+	return &cli.App{
+		Name:                 "johnlocke",
+		Usage:                "a BitTorrent tracker daemon that shapes each swarm",
+		Flags:                globalFlags(),
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		// Errors are printed once, by run.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands: []*cli.Command{
+			{
+				Name:      "serve",
+				Usage:     "run the tracker",
+				Flags:     withGlobals(serveFlags()...),
+				Action:    func(c *cli.Context) error { return serve(c, stdout) },
+				ArgsUsage: " ",
+			},
+			{
+				Name:      "import",
+				Usage:     "register .torrent files (files or folders)",
+				ArgsUsage: "PATH...",
+				Flags: withGlobals(&cli.StringFlag{
+					Name:  "mode",
+					Usage: "mode for these torrents: small, large or surge (default: follow serve --mode)",
+				}),
+				Action: func(c *cli.Context) error { return importCmd(c, stdout) },
+			},
+			{
+				Name:      "stats",
+				Usage:     "show one torrent's figures, or a summary of all",
+				ArgsUsage: "[INFOHASH]",
+				Flags: withGlobals(&cli.BoolFlag{
+					Name:  "json",
+					Usage: "print JSON for scripts",
+				}),
+				Action: func(c *cli.Context) error { return statsCmd(c, stdout) },
+			},
+			{
+				Name:  "purge",
+				Usage: "remove expired peers, and torrents inactive longer than --older-than",
+				Flags: withGlobals(
+					&cli.StringFlag{
+						Name:  "older-than",
+						Usage: "remove torrents neither announced nor added for this long (e.g. 90d, 720h); unset keeps all torrents",
+					},
+					&cli.BoolFlag{Name: "dry-run", Usage: "say what would be removed, change nothing"},
+				),
+				Action: func(c *cli.Context) error { return purgeCmd(c, stdout) },
+			},
+			{
+				Name:  "migrate",
+				Usage: "bring the database's schema up to date",
+				Flags: withGlobals(&cli.BoolFlag{Name: "dry-run", Usage: "list the pending steps, change nothing"}),
+				Action: func(c *cli.Context) error {
+					return migrateCmd(c, stdout)
+				},
+			},
+		},
+	}
+}
+
+// globalString returns a flag defined both globally and on a subcommand:
+// the value given explicitly nearest the subcommand wins, then the
+// environment or default.
+func globalString(c *cli.Context, name string) string {
+	for _, ctx := range c.Lineage() {
+		if ctx.Command == nil && ctx.App == nil {
+			continue
+		}
+		if ctx.IsSet(name) {
+			return ctx.String(name)
+		}
+	}
+	return c.String(name)
+}
+
+func globalBool(c *cli.Context, name string) bool {
+	for _, ctx := range c.Lineage() {
+		if ctx.Bool(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// newLogger logs JSON when w is not a terminal and readable lines when it
+// is; -v lowers the level to debug.
+func newLogger(c *cli.Context, w io.Writer) zerolog.Logger {
+	level := zerolog.InfoLevel
+	if globalBool(c, "verbose") {
+		level = zerolog.DebugLevel
+	}
+	out := w
+	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.DateTime}
+	}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger()
+}
+
+// parseAge reads a duration, also accepting whole days ("90d").
+func parseAge(s string) (time.Duration, error) {
+	var days int
+	if n, err := fmt.Sscanf(s, "%dd", &days); err == nil && n == 1 && fmt.Sprintf("%dd", days) == s {
+		if days < 0 {
+			return 0, fmt.Errorf("negative age %q", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("age %q: want a duration such as 90d or 36h", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("negative age %q", s)
+	}
+	return d, nil
+}
+
+func serveFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "http", Value: ":6969", Usage: "HTTP listen address for announce and scrape (empty: no HTTP)"},
+		&cli.StringFlag{Name: "mode", Value: "large", Usage: "swarm mode for torrents without their own: small, large or surge"},
+		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under this directory at start"},
+		&cli.BoolFlag{Name: "scan", Usage: "rescan --dir periodically and on SIGHUP (default: on when --dir exists)"},
+		&cli.DurationFlag{Name: "scan-interval", Value: time.Minute, Usage: "how often --scan rescans --dir"},
+		&cli.BoolFlag{Name: "locked", Value: true, Usage: "refuse announces for unregistered torrents; --locked=false registers them on first announce"},
+		&cli.IntFlag{Name: "maxpeers", Value: 50, Usage: "largest peer list ever returned"},
+		&cli.IntFlag{Name: "max-torrents", Value: store.DefaultMaxTorrents, Usage: "most torrents organic registration (--locked=false) may reach"},
+		&cli.IntFlag{Name: "max-peers-total", Value: store.DefaultMaxPeersTotal, Usage: "peer budget: past it new peers get lists but are not stored"},
+		&cli.DurationFlag{Name: "interval", Usage: "announce interval for every mode (default: the mode's own)"},
+		&cli.DurationFlag{Name: "min-interval", Usage: "min interval for every mode (default: the mode's own)"},
+		&cli.DurationFlag{Name: "flush-interval", Value: store.DefaultFlushInterval, Usage: "how often changed state is written to the database"},
+		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "address or CIDR of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable)"},
+	}
+}
+
+// serve runs the tracker until SIGINT or SIGTERM.
+func serve(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() > 0 {
+		return usageError("serve takes no arguments, got %q", c.Args().First())
+	}
+	mode, err := modes.Parse(c.String("mode"))
+	if err != nil || mode == modes.Default {
+		return usageError("--mode: want small, large or surge, got %q", c.String("mode"))
+	}
+	if c.Int("maxpeers") < 1 {
+		return usageError("--maxpeers must be at least 1")
+	}
+	var proxies []netip.Prefix
+	for _, p := range c.StringSlice("trusted-proxy") {
+		prefix, err := parsePrefix(p)
+		if err != nil {
+			return usageError("--trusted-proxy: %v", err)
+		}
+		proxies = append(proxies, prefix)
+	}
+	dir := c.String("dir")
+	scan := false
+	if dir != "" {
+		fi, err := os.Stat(dir)
+		if err != nil || !fi.IsDir() {
+			return usageError("--dir %s: not a directory", dir)
+		}
+		scan = true
+	}
+	if c.IsSet("scan") {
+		scan = c.Bool("scan")
+		if scan && dir == "" {
+			return usageError("--scan needs --dir")
+		}
+	}
+
+	log := newLogger(c, stdout)
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	st, err := store.Open(globalString(c, "db"), store.Config{
+		Mode:          mode,
+		Locked:        c.Bool("locked"),
+		MaxTorrents:   c.Int("max-torrents"),
+		MaxPeersTotal: c.Int("max-peers-total"),
+		MaxPeers:      c.Int("maxpeers"),
+		Interval:      c.Duration("interval"),
+		MinInterval:   c.Duration("min-interval"),
+		FlushInterval: c.Duration("flush-interval"),
+		Log:           log,
+	})
+	if err != nil {
+		return dbError(err)
+	}
+	storeDone := make(chan error, 1)
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	go func() { storeDone <- st.Run(storeCtx) }()
+	// Whatever happens below, the store flushes and closes last.
+	defer func() {
+		stopStore()
+		if err := <-storeDone; err != nil {
+			log.Error().Err(err).Msg("final flush failed")
+		}
+		if err := st.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the database")
+		}
+	}()
+
+	if dir != "" {
+		res, err := st.ScanDir(dir)
+		if err != nil {
+			return &exitError{code: exitFailed, err: err}
+		}
+		log.Info().Str("dir", dir).Int("found", res.Found).Int("added", res.Added).Int("failed", res.Failed).Msg("loaded torrent directory")
+	}
+	if scan {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		rescan := make(chan struct{}, 1)
+		go func() {
+			for range hup {
+				select {
+				case rescan <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		go st.WatchDir(ctx.Done(), dir, c.Duration("scan-interval"), rescan)
+	}
+
+	addr := c.String("http")
+	if addr == "" {
+		return usageError("--http is empty: nothing to serve")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("listen on %s: %w", addr, err)}
+	}
+	srv := announce.NewHTTPServer(st, announce.HTTPConfig{
+		MaxPeers:       c.Int("maxpeers"),
+		TrustedProxies: proxies,
+	}, log)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ctx, ln) }()
+	torrents, peers := st.Counts()
+	log.Info().Str("http", ln.Addr().String()).Str("mode", mode.String()).Bool("locked", c.Bool("locked")).
+		Int64("torrents", torrents).Int64("peers", peers).Msg("johnlocke is serving")
+
+	select {
+	case err := <-serveErr:
+		if err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("http: %w", err)}
+		}
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: flushing state")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn().Err(err).Msg("http shutdown")
+	}
+	return nil
+}
+
+// parsePrefix accepts an address or a CIDR prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR prefix", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// importCmd registers .torrent files and folders, reporting each file.
+func importCmd(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() == 0 {
+		return usageError("import needs at least one .torrent file or folder")
+	}
+	mode, err := modes.Parse(c.String("mode"))
+	if err != nil {
+		return usageError("--mode: %v", err)
+	}
+	var (
+		ts      []store.Torrent
+		failed  int
+		missing []string
+	)
+	for _, root := range c.Args().Slice() {
+		err := metainfo.Walk(root, func(path string, m *metainfo.Torrent, err error) {
+			if err != nil {
+				failed++
+				fmt.Fprintf(stdout, "failed   %v\n", err)
+				return
+			}
+			ts = append(ts, store.FromMetainfo(m, mode, store.SourceImport, absPath(path)))
+		})
+		if err != nil {
+			missing = append(missing, root)
+			failed++
+			fmt.Fprintf(stdout, "failed   %v\n", err)
+		}
+	}
+	if len(ts) > 0 {
+		db, err := store.OpenDB(globalString(c, "db"), false)
+		if err != nil {
+			return dbError(err)
+		}
+		results, err := db.Register(ts, time.Now())
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return dbError(err)
+		}
+		report.Import(stdout, ts, results, failed)
+	} else {
+		report.Import(stdout, nil, nil, failed)
+	}
+	if failed > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d file(s) could not be imported", failed)}
+	}
+	return nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// statsCmd prints one torrent's figures or a summary of all.
+func statsCmd(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() > 1 {
+		return usageError("stats takes at most one infohash")
+	}
+	var (
+		hash    [20]byte
+		oneHash = c.NArg() == 1
+	)
+	if oneHash {
+		var err error
+		if hash, err = store.ParseInfoHash(c.Args().First()); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	db, err := store.OpenDB(globalString(c, "db"), true)
+	if err != nil {
+		return dbError(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	timeout := modes.DefaultTiming(modes.Large).PeerTimeout
+	asJSON := c.Bool("json")
+	if oneHash {
+		t, ok, err := db.Torrent(hash, now, timeout)
+		if err != nil {
+			return dbError(err)
+		}
+		if !ok {
+			return &exitError{code: exitFailed, err: fmt.Errorf("torrent %x is not registered", hash)}
+		}
+		return report.Torrent(stdout, &t, now, asJSON)
+	}
+	var sum report.Summary
+	if err := db.Torrents(now, timeout, func(t *store.Torrent) error {
+		sum.Add(t)
+		return nil
+	}); err != nil {
+		return dbError(err)
+	}
+	return sum.Write(stdout, asJSON)
+}
+
+// purgeCmd removes expired peers and, with --older-than, stale torrents.
+// It is quiet on success so cron mails only failures.
+func purgeCmd(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() > 0 {
+		return usageError("purge takes no arguments")
+	}
+	o := store.PurgeOptions{
+		DryRun:      c.Bool("dry-run"),
+		Now:         time.Now(),
+		PeerTimeout: modes.DefaultTiming(modes.Large).PeerTimeout,
+	}
+	if s := c.String("older-than"); s != "" {
+		age, err := parseAge(s)
+		if err != nil {
+			return usageError("--older-than: %v", err)
+		}
+		o.OlderThan = age
+	}
+	db, err := store.OpenDB(globalString(c, "db"), o.DryRun)
+	if err != nil {
+		return dbError(err)
+	}
+	defer db.Close()
+	rep, err := db.Purge(o)
+	if err != nil {
+		return dbError(err)
+	}
+	if o.DryRun || globalBool(c, "verbose") {
+		report.Purge(stdout, &rep, o.DryRun)
+	}
+	return nil
+}
+
+// migrateCmd lists or applies pending schema steps.
+func migrateCmd(c *cli.Context, stdout io.Writer) error {
+	path := globalString(c, "db")
+	dry := c.Bool("dry-run")
+	db, err := migrate.Open(path, dry, store.DefaultOpenTimeout)
+	if err != nil && !(dry && errors.Is(err, migrate.ErrNeedsMigration)) {
+		return dbError(err)
+	}
+	if db == nil {
+		// An empty file opened read-only: everything is pending.
+		for _, s := range migrate.Steps() {
+			fmt.Fprintf(stdout, "pending: %d -> %d: %s\n", s.From, s.From+1, s.Description)
+		}
+		return nil
+	}
+	defer db.Close()
+	var version int
+	if err := db.View(func(tx *bbolt.Tx) error {
+		version, err = migrate.Version(tx)
+		return err
+	}); err != nil {
+		return dbError(err)
+	}
+	pending, err := migrate.Pending(version)
+	if err != nil {
+		return dbError(err)
+	}
+	if dry {
+		if len(pending) == 0 {
+			fmt.Fprintf(stdout, "%s is at schema %d: nothing to do\n", path, version)
+		}
+		for _, s := range pending {
+			fmt.Fprintf(stdout, "pending: %d -> %d: %s\n", s.From, s.From+1, s.Description)
+		}
+		return nil
+	}
+	applied, err := migrate.Up(db)
+	for _, s := range applied {
+		fmt.Fprintf(stdout, "applied: %d -> %d: %s\n", s.From, s.From+1, s.Description)
+	}
+	if err != nil {
+		return dbError(err)
+	}
+	if len(applied) == 0 {
+		fmt.Fprintf(stdout, "%s is at schema %d: nothing to do\n", path, migrate.Current)
+	}
+	return nil
+}

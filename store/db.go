@@ -1,0 +1,339 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"johnlocke/migrate"
+	"johnlocke/modes"
+)
+
+// DefaultOpenTimeout is how long opening the database waits for another
+// process's lock before saying who probably holds it.
+const DefaultOpenTimeout = time.Second
+
+// DB is the registry on disk: the operations the subcommands need when no
+// server holds the file (and that a running Store performs for them).
+type DB struct {
+	bolt *bbolt.DB
+	path string
+}
+
+// OpenDB opens the database at path. Read-write, a missing file is created
+// and any pending schema steps are applied; read-only, the file must exist
+// and be current.
+func OpenDB(path string, readOnly bool) (*DB, error) {
+	b, err := migrate.Open(path, readOnly, DefaultOpenTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if readOnly {
+		err = migrate.Check(b)
+	} else {
+		_, err = migrate.Up(b)
+	}
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return &DB{bolt: b, path: path}, nil
+}
+
+// Close closes the file.
+func (d *DB) Close() error { return d.bolt.Close() }
+
+// Path returns the database file's path.
+func (d *DB) Path() string { return d.path }
+
+// RegisterResult tells what Register did with one torrent.
+type RegisterResult struct {
+	InfoHash [20]byte
+	// Added is true for a new torrent; false means it was registered
+	// already (its mode is updated when a mode was asked for).
+	Added bool
+	// ModeChanged is true when an existing torrent's mode was changed.
+	ModeChanged bool
+}
+
+// Register adds torrents to the registry in one transaction, idempotently:
+// a torrent already registered keeps its counters and origin, and takes the
+// new mode only when one other than Default is given.
+func (d *DB) Register(ts []Torrent, now time.Time) ([]RegisterResult, error) {
+	results := make([]RegisterResult, len(ts))
+	err := d.bolt.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(migrate.BucketTorrents)
+		for i := range ts {
+			t := &ts[i]
+			results[i].InfoHash = t.InfoHash
+			old := b.Get(t.InfoHash[:])
+			if old == nil {
+				rec := *t
+				if rec.Added.IsZero() {
+					rec.Added = now
+				}
+				if err := b.Put(t.InfoHash[:], encodeRecord(nil, &rec)); err != nil {
+					return fmt.Errorf("register %x: %w", t.InfoHash, err)
+				}
+				results[i].Added = true
+				continue
+			}
+			cur, err := decodeRecord(t.InfoHash[:], old)
+			if err != nil {
+				return err
+			}
+			if t.Mode == modes.Default || t.Mode == cur.Mode {
+				continue
+			}
+			cur.Mode = t.Mode
+			if err := b.Put(t.InfoHash[:], encodeRecord(nil, &cur)); err != nil {
+				return fmt.Errorf("register %x: %w", t.InfoHash, err)
+			}
+			results[i].ModeChanged = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return results, nil
+}
+
+// Torrent looks a torrent up by its infohash or its hybrid alias. Seeders
+// and Leechers are counted from the persisted swarm (peers of large
+// torrents as of the last flush, less those expired since, judged by
+// timeout).
+func (d *DB) Torrent(hash [20]byte, now time.Time, timeout time.Duration) (Torrent, bool, error) {
+	var (
+		t     Torrent
+		found bool
+	)
+	err := d.bolt.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(migrate.BucketTorrents)
+		key := hash[:]
+		v := b.Get(key)
+		if v == nil {
+			// A hybrid torrent's second hash: a scan is fine on this cold
+			// path and spares the file an index that must be kept in step.
+			c := b.Cursor()
+			for k, rec := c.First(); k != nil; k, rec = c.Next() {
+				if len(rec) >= recordFixed && rec[3]&recFlagAlias != 0 && bytes.Equal(rec[36:56], hash[:]) {
+					key, v = k, rec
+					break
+				}
+			}
+		}
+		if v == nil {
+			return nil
+		}
+		var err error
+		if t, err = decodeRecord(key, v); err != nil {
+			return err
+		}
+		found = true
+		t.Seeders, t.Leechers = persistedCounts(tx, t.InfoHash, now, timeout)
+		return nil
+	})
+	if err != nil {
+		return t, false, fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return t, found, nil
+}
+
+// Torrents calls fn for every registered torrent in infohash order, with
+// persisted counts as Torrent describes.
+func (d *DB) Torrents(now time.Time, timeout time.Duration, fn func(*Torrent) error) error {
+	err := d.bolt.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(migrate.BucketTorrents).ForEach(func(k, v []byte) error {
+			t, err := decodeRecord(k, v)
+			if err != nil {
+				return err
+			}
+			t.Seeders, t.Leechers = persistedCounts(tx, t.InfoHash, now, timeout)
+			return fn(&t)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return nil
+}
+
+func persistedCounts(tx *bbolt.Tx, hash [20]byte, now time.Time, timeout time.Duration) (seeders, leechers int) {
+	v := tx.Bucket(migrate.BucketSwarms).Get(hash[:])
+	if v == nil {
+		return 0, 0
+	}
+	tick, v4, v6, err := decodeSwarm(v)
+	if err != nil {
+		return 0, 0
+	}
+	nowTick := modes.TickOf(now)
+	for _, part := range []struct {
+		recs   []byte
+		stride int
+	}{{v4, modes.Record4}, {v6, modes.Record6}} {
+		for off := 0; off < len(part.recs); off += part.stride {
+			rec := part.recs[off : off+part.stride]
+			if _, ok := restamp(rec[part.stride-2], tick, nowTick, timeout); !ok {
+				continue
+			}
+			if rec[part.stride-1]&modes.FlagSeeder != 0 {
+				seeders++
+			} else {
+				leechers++
+			}
+		}
+	}
+	return seeders, leechers
+}
+
+// restamp ages a stamp written at tick savedTick to the tick now: it
+// returns the stamp to use from now on, or ok=false when the peer has
+// expired (including while the file sat unused).
+func restamp(stamp uint8, savedTick, now uint32, timeout time.Duration) (uint8, bool) {
+	age := uint32(modes.Age(uint8(savedTick), stamp))
+	if now > savedTick {
+		age += now - savedTick
+	}
+	if time.Duration(age)*modes.Tick > timeout {
+		return 0, false
+	}
+	return uint8(now - age), true
+}
+
+// PurgeOptions says what purge removes.
+type PurgeOptions struct {
+	// OlderThan removes torrents inactive (neither announced nor added)
+	// for longer than this; zero keeps every torrent.
+	OlderThan time.Duration
+	// PeerTimeout is how old a persisted peer may be before it is dropped.
+	PeerTimeout time.Duration
+	// DryRun reports what would be removed and changes nothing.
+	DryRun bool
+	Now    time.Time
+}
+
+// PurgeReport says what purge removed (or would remove).
+type PurgeReport struct {
+	Torrents      [][20]byte // torrents removed
+	Peers         int        // expired peers dropped from persisted swarms
+	SwarmsDropped int        // persisted swarms with no live peer left, or no torrent
+}
+
+// Purge removes expired peers from persisted swarms and, with OlderThan,
+// torrents inactive longer than that, in one transaction.
+func (d *DB) Purge(o PurgeOptions) (PurgeReport, error) {
+	var rep PurgeReport
+	fn := d.bolt.Update
+	if o.DryRun {
+		fn = d.bolt.View
+	}
+	err := fn(func(tx *bbolt.Tx) error {
+		torrents := tx.Bucket(migrate.BucketTorrents)
+		swarms := tx.Bucket(migrate.BucketSwarms)
+		if o.OlderThan > 0 {
+			cutoff := o.Now.Add(-o.OlderThan)
+			err := torrents.ForEach(func(k, v []byte) error {
+				t, err := decodeRecord(k, v)
+				if err != nil {
+					return err
+				}
+				if lastSeen(&t).Before(cutoff) {
+					rep.Torrents = append(rep.Torrents, t.InfoHash)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if !o.DryRun {
+				for _, h := range rep.Torrents {
+					if err := torrents.Delete(h[:]); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return purgeSwarms(tx, swarms, torrents, o, &rep)
+	})
+	if err != nil {
+		return rep, fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return rep, nil
+}
+
+func lastSeen(t *Torrent) time.Time {
+	if t.LastActive.After(t.Added) {
+		return t.LastActive
+	}
+	return t.Added
+}
+
+// purgeSwarms rewrites persisted swarms without their expired peers and
+// drops swarms left empty or without a torrent.
+func purgeSwarms(tx *bbolt.Tx, swarms, torrents *bbolt.Bucket, o PurgeOptions, rep *PurgeReport) error {
+	nowTick := modes.TickOf(o.Now)
+	type rewrite struct {
+		key, val []byte
+	}
+	var rewrites []rewrite
+	err := swarms.ForEach(func(k, v []byte) error {
+		if torrents.Get(k) == nil {
+			rep.SwarmsDropped++
+			rewrites = append(rewrites, rewrite{key: bytes.Clone(k)})
+			return nil
+		}
+		tick, v4, v6, err := decodeSwarm(v)
+		if err != nil {
+			rep.SwarmsDropped++
+			rewrites = append(rewrites, rewrite{key: bytes.Clone(k)})
+			return nil
+		}
+		keep4, n4 := keepLive(v4, modes.Record4, tick, nowTick, o.PeerTimeout)
+		keep6, n6 := keepLive(v6, modes.Record6, tick, nowTick, o.PeerTimeout)
+		if n4+n6 == 0 {
+			return nil
+		}
+		rep.Peers += n4 + n6
+		if len(keep4)+len(keep6) == 0 {
+			rep.SwarmsDropped++
+			rewrites = append(rewrites, rewrite{key: bytes.Clone(k)})
+			return nil
+		}
+		rewrites = append(rewrites, rewrite{key: bytes.Clone(k), val: appendSwarm(nil, nowTick, keep4, keep6)})
+		return nil
+	})
+	if err != nil || o.DryRun {
+		return err
+	}
+	// bbolt forbids changing a bucket while iterating it with ForEach.
+	for _, r := range rewrites {
+		if r.val == nil {
+			err = swarms.Delete(r.key)
+		} else {
+			err = swarms.Put(r.key, r.val)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keepLive copies the live records of recs, restamped to now, and counts
+// the expired ones.
+func keepLive(recs []byte, stride int, savedTick, now uint32, timeout time.Duration) (kept []byte, expired int) {
+	for off := 0; off < len(recs); off += stride {
+		stamp, ok := restamp(recs[off+stride-2], savedTick, now, timeout)
+		if !ok {
+			expired++
+			continue
+		}
+		kept = append(kept, recs[off:off+stride]...)
+		kept[len(kept)-2] = stamp
+	}
+	return kept, expired
+}

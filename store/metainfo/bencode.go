@@ -1,0 +1,228 @@
+package metainfo
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// maxDepth bounds how deeply lists and dictionaries may nest. Real torrents
+// need a handful of levels (a v2 file tree adds one per directory), and the
+// bound keeps a hostile file from driving the recursive decoder into a stack
+// overflow.
+const maxDepth = 64
+
+// maxIntDigits is the longest integer body accepted: an int64 has at most 19
+// digits, so anything longer is absurd and is refused before it is parsed.
+const maxIntDigits = 19
+
+// decoder is a strict bencode reader over an in-memory buffer. It decodes
+// dictionaries to map[string]any, lists to []any, integers to int64 and
+// strings to string. Every allocation is bounded by bytes actually present in
+// the buffer, never by a length the input merely claims.
+type decoder struct {
+	buf []byte
+	pos int
+}
+
+// syntaxError reports malformed bencode at the current position.
+func (d *decoder) syntaxError(format string, args ...any) error {
+	return fmt.Errorf("%w: bencode at byte %d: %s", ErrNotTorrent, d.pos, fmt.Sprintf(format, args...))
+}
+
+// topLevel decodes buf as one bencoded dictionary with nothing after it and
+// returns it together with the raw bytes of its "info" value, exactly as they
+// appear in buf: the infohash is defined over those bytes, and re-encoding
+// the decoded value could change them (unsorted keys, for one).
+func topLevel(buf []byte) (top map[string]any, rawInfo []byte, err error) {
+	d := &decoder{buf: buf}
+	if len(buf) == 0 || buf[0] != 'd' {
+		return nil, nil, d.syntaxError("top-level value is not a dictionary")
+	}
+	d.pos++
+	top = map[string]any{}
+	for {
+		if d.pos >= len(d.buf) {
+			return nil, nil, d.syntaxError("unexpected end of input in dictionary")
+		}
+		if d.buf[d.pos] == 'e' {
+			d.pos++
+			break
+		}
+		key, err := d.key(top)
+		if err != nil {
+			return nil, nil, err
+		}
+		start := d.pos
+		v, err := d.value(1)
+		if err != nil {
+			return nil, nil, err
+		}
+		if key == "info" {
+			rawInfo = d.buf[start:d.pos]
+		}
+		top[key] = v
+	}
+	if d.pos != len(d.buf) {
+		return nil, nil, d.syntaxError("%d bytes of trailing data after the top-level dictionary", len(d.buf)-d.pos)
+	}
+	return top, rawInfo, nil
+}
+
+// value decodes one value; depth counts the containers already open around it.
+func (d *decoder) value(depth int) (any, error) {
+	if d.pos >= len(d.buf) {
+		return nil, d.syntaxError("unexpected end of input")
+	}
+	switch c := d.buf[d.pos]; {
+	case c == 'i':
+		return d.integer()
+	case c >= '0' && c <= '9':
+		return d.str()
+	case c == 'l':
+		if depth >= maxDepth {
+			return nil, d.syntaxError("nesting deeper than %d", maxDepth)
+		}
+		d.pos++
+		list := []any{}
+		for {
+			if d.pos >= len(d.buf) {
+				return nil, d.syntaxError("unexpected end of input in list")
+			}
+			if d.buf[d.pos] == 'e' {
+				d.pos++
+				return list, nil
+			}
+			v, err := d.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, v)
+		}
+	case c == 'd':
+		if depth >= maxDepth {
+			return nil, d.syntaxError("nesting deeper than %d", maxDepth)
+		}
+		d.pos++
+		dict := map[string]any{}
+		for {
+			if d.pos >= len(d.buf) {
+				return nil, d.syntaxError("unexpected end of input in dictionary")
+			}
+			if d.buf[d.pos] == 'e' {
+				d.pos++
+				return dict, nil
+			}
+			key, err := d.key(dict)
+			if err != nil {
+				return nil, err
+			}
+			v, err := d.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			dict[key] = v
+		}
+	default:
+		return nil, d.syntaxError("unexpected byte %q", c)
+	}
+}
+
+// key reads a dictionary key. Keys need not be sorted (plenty of real files
+// get that wrong and the hash is over the bytes anyway), but a repeated key is
+// refused: which of the two values counts would be a guess.
+func (d *decoder) key(dict map[string]any) (string, error) {
+	if c := d.buf[d.pos]; c < '0' || c > '9' {
+		return "", d.syntaxError("dictionary key is not a string")
+	}
+	at := d.pos
+	key, err := d.str()
+	if err != nil {
+		return "", err
+	}
+	if _, dup := dict[key]; dup {
+		d.pos = at
+		return "", d.syntaxError("duplicate dictionary key %q", key)
+	}
+	return key, nil
+}
+
+// integer reads i<digits>e, refusing empty bodies, leading zeros, "-0" and
+// bodies too long for an int64.
+func (d *decoder) integer() (int64, error) {
+	d.pos++ // 'i'
+	start := d.pos
+	for d.pos < len(d.buf) && d.buf[d.pos] != 'e' {
+		if d.pos-start > maxIntDigits { // one extra byte for a minus sign
+			return 0, d.syntaxError("integer too long")
+		}
+		d.pos++
+	}
+	if d.pos >= len(d.buf) {
+		return 0, d.syntaxError("unexpected end of input in integer")
+	}
+	body := string(d.buf[start:d.pos])
+	digits := body
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	switch {
+	case !allDigits(digits):
+		return 0, d.syntaxError("malformed integer %q", body)
+	case len(digits) > 1 && digits[0] == '0':
+		return 0, d.syntaxError("integer %q has a leading zero", body)
+	case body == "-0":
+		return 0, d.syntaxError("integer -0 is not allowed")
+	}
+	n, err := strconv.ParseInt(body, 10, 64)
+	if err != nil {
+		return 0, d.syntaxError("integer %q out of range", body)
+	}
+	d.pos++ // 'e'
+	return n, nil
+}
+
+// str reads <length>:<bytes>. The length is checked against what is left of
+// the buffer before anything is copied.
+func (d *decoder) str() (string, error) {
+	start := d.pos
+	for d.pos < len(d.buf) && d.buf[d.pos] != ':' {
+		c := d.buf[d.pos]
+		if c < '0' || c > '9' {
+			return "", d.syntaxError("malformed string length")
+		}
+		if d.pos-start >= maxIntDigits {
+			return "", d.syntaxError("string length too long")
+		}
+		d.pos++
+	}
+	if d.pos >= len(d.buf) {
+		return "", d.syntaxError("unexpected end of input in string length")
+	}
+	digits := string(d.buf[start:d.pos])
+	if len(digits) > 1 && digits[0] == '0' {
+		return "", d.syntaxError("string length %q has a leading zero", digits)
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return "", d.syntaxError("malformed string length %q", digits)
+	}
+	d.pos++ // ':'
+	if n > int64(len(d.buf)-d.pos) {
+		return "", d.syntaxError("string of %d bytes runs past the end of input", n)
+	}
+	s := string(d.buf[d.pos : d.pos+int(n)])
+	d.pos += int(n)
+	return s, nil
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,242 @@
+// Package store remembers torrents and swarms: a sharded in-memory hot cache
+// that answers every announce, and the bbolt file behind it, written behind
+// the announces by a flusher so that disk never slows one down. It also
+// offers what the subcommands need — register, look up, purge — both on a
+// file no server holds (DB) and inside a running server (Store).
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"johnlocke/modes"
+	"johnlocke/store/peerlist"
+)
+
+// Defaults and bounds of a Store.
+const (
+	// DefaultMaxTorrents bounds organic registration (--locked=false): a
+	// flood of made-up infohashes must not grow memory without limit.
+	DefaultMaxTorrents = 1_000_000
+	// DefaultMaxPeersTotal is the peer budget: past it a new peer still gets
+	// a peer list but is not stored. At 8-20 bytes a record this is a few
+	// hundred MiB at most.
+	DefaultMaxPeersTotal = 20_000_000
+	// DefaultFlushInterval is how often dirty swarms are written.
+	DefaultFlushInterval = 5 * time.Second
+	// numShards spreads swarms over independent locks; a power of two so the
+	// first infohash byte picks a shard.
+	numShards = 256
+)
+
+// Config configures a Store.
+type Config struct {
+	// Mode is the server's mode, for torrents registered without their own.
+	Mode modes.Mode
+	// Locked refuses announces for unregistered infohashes.
+	Locked bool
+	// MaxTorrents bounds how many torrents organic registration may reach.
+	MaxTorrents int
+	// MaxPeersTotal bounds how many peers the tracker stores.
+	MaxPeersTotal int
+	// MaxPeers caps every peer list (--maxpeers).
+	MaxPeers int
+	// Interval and MinInterval, when positive, override every mode's.
+	Interval, MinInterval time.Duration
+	// FlushInterval is how often Run writes dirty state.
+	FlushInterval time.Duration
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+	Log zerolog.Logger
+}
+
+// Store is the live tracker state: registry and swarms in memory, backed by
+// a DB.
+type Store struct {
+	db     *DB
+	cfg    Config
+	timing [modes.Surge + 1]modes.Timing
+	shards [numShards]shard
+
+	torrentCount atomic.Int64
+	peerCount    atomic.Int64
+	overBudget   atomic.Bool
+	// rate is the announce rate (per second) measured by Run; surge
+	// intervals grow with it.
+	rate atomic.Uint32
+
+	// writeMu serialises every write this process makes to the file
+	// (flushes, registrations, purges) so a flush can never write back a
+	// torrent that a purge has just removed.
+	writeMu  sync.Mutex
+	flushBuf []byte
+}
+
+type shard struct {
+	mu       sync.Mutex
+	torrents map[[20]byte]*torrent
+	// aliases maps the second infohash of a hybrid torrent to its primary
+	// one, which may live in another shard.
+	aliases   map[[20]byte][20]byte
+	dirty     []*torrent
+	rand      modes.Rand
+	sel       []int32
+	announces uint32
+	// pad keeps neighbouring shards' locks off one cache line.
+	_ [40]byte
+}
+
+// torrent is one swarm in memory. Names, sizes and origins stay in the file:
+// memory holds only what an announce needs.
+type torrent struct {
+	hash       [20]byte
+	mode       modes.Mode
+	dirty      uint8
+	completed  uint32
+	lastActive uint32 // tick; 0 when never announced
+	v4, v6     peerlist.List
+}
+
+// Dirty bits: what a flush must write for a torrent.
+const (
+	dirtyRecord uint8 = 1 << 0 // counters, last activity, or a new organic torrent
+	dirtySwarm  uint8 = 1 << 1 // the persisted peer list
+)
+
+// Open opens (creating if needed) the database at path, brings its schema up
+// to date and loads the registry and the persisted swarms into memory.
+func Open(path string, cfg Config) (*Store, error) {
+	db, err := OpenDB(path, false)
+	if err != nil {
+		return nil, err
+	}
+	s := newStore(db, cfg)
+	if err := s.load(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStore(db *DB, cfg Config) *Store {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxTorrents <= 0 {
+		cfg.MaxTorrents = DefaultMaxTorrents
+	}
+	if cfg.MaxPeersTotal <= 0 {
+		cfg.MaxPeersTotal = DefaultMaxPeersTotal
+	}
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = 50
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if !cfg.Mode.Valid() || cfg.Mode == modes.Default {
+		cfg.Mode = modes.Large
+	}
+	s := &Store{db: db, cfg: cfg}
+	for m := modes.Small; m <= modes.Surge; m++ {
+		t := modes.DefaultTiming(m)
+		if cfg.Interval > 0 {
+			t.Interval = cfg.Interval
+			t.PeerTimeout = modes.PeerTimeoutFor(cfg.Interval)
+		}
+		if cfg.MinInterval > 0 {
+			t.MinInterval = cfg.MinInterval
+		}
+		s.timing[m] = t
+	}
+	seed := uint64(cfg.Now().UnixNano())
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.torrents = make(map[[20]byte]*torrent)
+		sh.aliases = make(map[[20]byte][20]byte)
+		sh.rand = modes.NewRand(seed + uint64(i)*0x9e3779b97f4a7c15)
+		sh.sel = make([]int32, 0, modes.BufferLen(cfg.MaxPeers))
+	}
+	return s
+}
+
+// DB returns the database behind the store.
+func (s *Store) DB() *DB { return s.db }
+
+// Mode returns the server's mode.
+func (s *Store) Mode() modes.Mode { return s.cfg.Mode }
+
+// Timing returns the timing the store applies to a mode.
+func (s *Store) Timing(m modes.Mode) modes.Timing { return s.timing[m.Or(s.cfg.Mode)] }
+
+func (s *Store) shardOf(hash *[20]byte) *shard { return &s.shards[hash[0]] }
+
+// Run keeps the store healthy until ctx is done: it measures the announce
+// rate, sweeps expired peers and flushes dirty state every flush interval.
+// It returns after a final flush; Close afterwards releases the file.
+func (s *Store) Run(ctx context.Context) error {
+	second := time.NewTicker(time.Second)
+	defer second.Stop()
+	flush := time.NewTicker(s.cfg.FlushInterval)
+	defer flush.Stop()
+	lastSweep := s.cfg.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return s.Flush()
+		case <-second.C:
+			s.measureRate()
+			if now := s.cfg.Now(); now.Sub(lastSweep) >= modes.Tick {
+				lastSweep = now
+				s.Sweep()
+			}
+		case <-flush.C:
+			if err := s.Flush(); err != nil {
+				// Flush has put the state back as dirty; the next tick
+				// retries, and the operator must hear of it now.
+				s.cfg.Log.Error().Err(err).Msg("flush failed; will retry")
+			}
+		}
+	}
+}
+
+func (s *Store) measureRate() {
+	var total uint32
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		total += sh.announces
+		sh.announces = 0
+		sh.mu.Unlock()
+	}
+	s.rate.Store(total)
+}
+
+// Close flushes what is dirty and closes the file.
+func (s *Store) Close() error {
+	ferr := s.Flush()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", s.db.path, err)
+	}
+	return ferr
+}
+
+// Counts returns how many torrents and peers the store holds.
+func (s *Store) Counts() (torrents, peers int64) {
+	return s.torrentCount.Load(), s.peerCount.Load()
+}
+
+func (s *Store) tickNow() uint32 { return modes.TickOf(s.cfg.Now()) }
+
+// markDirty records that t has something to write; sh must be locked.
+func (sh *shard) markDirty(t *torrent, bits uint8) {
+	if t.dirty == 0 {
+		sh.dirty = append(sh.dirty, t)
+	}
+	t.dirty |= bits
+}
