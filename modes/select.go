@@ -37,27 +37,84 @@ const (
 	candidateFactor = 2
 )
 
-// Swarm is a policy's read-only view of one address family's peers: Len()
-// records of Stride bytes, leechers in [0, Leechers), seeders after them.
+// Swarm is a policy's read-only view of one swarm: the requester's own
+// address family's peers (Records, Stride bytes each, leechers in
+// [0, Leechers)) and, when the answer may carry both families (HTTP), the
+// other family's (OtherRecords, OtherStride, OtherLeechers). Policies see
+// one index space over both, leechers first so the rules apply to the
+// swarm as a whole:
+//
+//	[own leechers][other leechers][own seeders][other seeders]
+//
+// Locate maps an index back to its family and position.
 type Swarm struct {
 	Records  []byte
 	Stride   int
 	Leechers int
+
+	OtherRecords  []byte
+	OtherStride   int
+	OtherLeechers int
 }
 
-// Len returns the number of peers.
-func (s Swarm) Len() int {
-	if s.Stride == 0 {
+func count(recs []byte, stride int) int {
+	if stride == 0 {
 		return 0
 	}
-	return len(s.Records) / s.Stride
+	return len(recs) / stride
+}
+
+// Len returns the number of peers of both families.
+func (s Swarm) Len() int { return count(s.Records, s.Stride) + count(s.OtherRecords, s.OtherStride) }
+
+// AllLeechers returns the number of leechers of both families; indices
+// below it are leechers, the rest seeders.
+func (s Swarm) AllLeechers() int { return s.Leechers + s.OtherLeechers }
+
+// Locate returns the family (other is false for the requester's own) and
+// the position within that family's records of index i.
+func (s Swarm) Locate(i int) (other bool, pos int) {
+	switch {
+	case i < s.Leechers:
+		return false, i
+	case i < s.AllLeechers():
+		return true, i - s.Leechers
+	}
+	i -= s.AllLeechers()
+	ownSeeders := count(s.Records, s.Stride) - s.Leechers
+	if i < ownSeeders {
+		return false, s.Leechers + i
+	}
+	return true, s.OtherLeechers + i - ownSeeders
+}
+
+// Index returns the index of position pos of the requester's own family.
+func (s Swarm) Index(pos int) int {
+	if pos < s.Leechers {
+		return pos
+	}
+	return pos + s.OtherLeechers
+}
+
+func (s Swarm) record(i int) []byte {
+	other, pos := s.Locate(i)
+	if other {
+		return s.OtherRecords[pos*s.OtherStride : (pos+1)*s.OtherStride]
+	}
+	return s.Records[pos*s.Stride : (pos+1)*s.Stride]
 }
 
 // Flags returns peer i's flag byte.
-func (s Swarm) Flags(i int) uint8 { return s.Records[(i+1)*s.Stride-1] }
+func (s Swarm) Flags(i int) uint8 {
+	r := s.record(i)
+	return r[len(r)-1]
+}
 
 // Stamp returns the tick (low byte) of peer i's last announce.
-func (s Swarm) Stamp(i int) uint8 { return s.Records[(i+1)*s.Stride-2] }
+func (s Swarm) Stamp(i int) uint8 {
+	r := s.record(i)
+	return r[len(r)-2]
+}
 
 // Pick describes one request for peers.
 type Pick struct {
@@ -133,10 +190,10 @@ func selectSmall(s Swarm, p *Pick, dst []int32) []int32 {
 // counts returns how many leechers and seeders there are besides the
 // requester.
 func counts(s Swarm, self int) (leechers, seeders int) {
-	leechers, seeders = s.Leechers, s.Len()-s.Leechers
+	leechers, seeders = s.AllLeechers(), s.Len()-s.AllLeechers()
 	switch {
 	case self < 0:
-	case self < s.Leechers:
+	case self < s.AllLeechers():
 		leechers--
 	default:
 		seeders--
@@ -157,7 +214,7 @@ func selectLarge(s Swarm, p *Pick, dst []int32) []int32 {
 	leechQuota := min(leechers, total-seedQuota)
 	seedQuota = min(seeders, total-leechQuota)
 	dst = pickLeechers(s, p, dst, leechQuota)
-	return window(dst, s.Leechers, s.Len(), seedQuota, p.Self, p.Rand)
+	return window(dst, s.AllLeechers(), s.Len(), seedQuota, p.Self, p.Rand)
 }
 
 // pickLeechers appends want leechers, taken from a random window of about
@@ -168,7 +225,7 @@ func pickLeechers(s Swarm, p *Pick, dst []int32, want int) []int32 {
 		return dst
 	}
 	base := len(dst)
-	dst = window(dst, 0, s.Leechers, candidateFactor*want, p.Self, p.Rand)
+	dst = window(dst, 0, s.AllLeechers(), candidateFactor*want, p.Self, p.Rand)
 	front := base
 	for i := base; i < len(dst); i++ {
 		j := int(dst[i])
@@ -186,12 +243,12 @@ func pickLeechers(s Swarm, p *Pick, dst []int32, want int) []int32 {
 func selectSurge(s Swarm, p *Pick, dst []int32) []int32 {
 	leechers, seeders := counts(s, p.Self)
 	if p.Seeder {
-		return window(dst, 0, s.Leechers, min(p.Max, leechers), p.Self, p.Rand)
+		return window(dst, 0, s.AllLeechers(), min(p.Max, leechers), p.Self, p.Rand)
 	}
 	seedQuota := min(seeders, SurgeSeedsPerList, p.Max)
 	if seedQuota > 0 {
-		total := s.Len() - s.Leechers
-		start := s.Leechers + int(*p.Cursor%uint32(total))
+		total := s.Len() - s.AllLeechers()
+		start := s.AllLeechers() + int(*p.Cursor%uint32(total))
 		taken := 0
 		for i := 0; i < total && taken < seedQuota; i++ {
 			j := start + i
@@ -206,7 +263,7 @@ func selectSurge(s Swarm, p *Pick, dst []int32) []int32 {
 		}
 		*p.Cursor += uint32(seedQuota)
 	}
-	return window(dst, 0, s.Leechers, min(leechers, p.Max-seedQuota), p.Self, p.Rand)
+	return window(dst, 0, s.AllLeechers(), min(leechers, p.Max-seedQuota), p.Self, p.Rand)
 }
 
 // window appends up to want indices from [lo, hi), skipping self, starting

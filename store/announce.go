@@ -136,22 +136,31 @@ func (s *Store) apply(sh *shard, t *torrent, req *Request, resp *Response) {
 	if req.NumWant >= 0 && int(req.NumWant) < max {
 		max = int(req.NumWant)
 	}
+	view := own.View()
+	if req.BothFamilies {
+		o := other.View()
+		view.OtherRecords, view.OtherStride, view.OtherLeechers = o.Records, o.Stride, o.Leechers
+	}
+	if self >= 0 {
+		self = view.Index(self)
+	}
 	pick := modes.Pick{
 		Self:   self,
 		Seeder: seeder,
 		Max:    max,
 		Now:    uint8(tick),
 		Recent: uint8(timing.Interval / modes.Tick),
-		Cursor: &own.Cursor,
+		Cursor: &t.cursor,
 		Rand:   &sh.rand,
 	}
-	sel := modes.Select(mode, own.View(), &pick, sh.sel[:0])
-	n := len(sel)
-	appendPeers(resp, own, sel, req.Is6)
-	if req.BothFamilies && n < max {
-		pick.Self, pick.Max, pick.Cursor = -1, max-n, &other.Cursor
-		sel = modes.Select(mode, other.View(), &pick, sh.sel[:0])
-		appendPeers(resp, other, sel, !req.Is6)
+	sel := modes.Select(mode, view, &pick, sh.sel[:0])
+	for _, i := range sel {
+		isOther, pos := view.Locate(int(i))
+		if isOther == req.Is6 {
+			resp.Peers4 = append(resp.Peers4, t.v4.Record(pos)[:modes.Record4-2]...)
+		} else {
+			resp.Peers6 = append(resp.Peers6, t.v6.Record(pos)[:modes.Record6-2]...)
+		}
 	}
 
 	resp.Complete = uint32(t.v4.Seeders() + t.v6.Seeders())
@@ -175,18 +184,6 @@ func (s *Store) putPeer(l *peerlist.List, key []byte, stamp, flags uint8) int {
 		s.peerCount.Add(1)
 	}
 	return pos
-}
-
-func appendPeers(resp *Response, l *peerlist.List, sel []int32, is6 bool) {
-	keyLen := l.Stride() - 2
-	for _, i := range sel {
-		rec := l.Record(int(i))[:keyLen]
-		if is6 {
-			resp.Peers6 = append(resp.Peers6, rec...)
-		} else {
-			resp.Peers4 = append(resp.Peers4, rec...)
-		}
-	}
 }
 
 // Scrape returns a torrent's counts (BEP 48); ok is false when the infohash

@@ -99,7 +99,10 @@ type torrent struct {
 	dirty      uint8
 	completed  uint32
 	lastActive uint32 // tick; 0 when never announced
-	v4, v6     peerlist.List
+	// cursor is the policies' rotation state for the whole swarm (small's
+	// last_start, surge's seeder rotation).
+	cursor uint32
+	v4, v6 peerlist.List
 }
 
 // Dirty bits: what a flush must write for a torrent.

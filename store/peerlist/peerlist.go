@@ -24,10 +24,7 @@ type List struct {
 	recs     []byte
 	leechers int32
 	stride   uint8
-	// Cursor is the policies' per-swarm rotation state (small's last_start,
-	// surge's seeder rotation).
-	Cursor uint32
-	idx    *index
+	idx      *index
 }
 
 type index struct {
