@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -33,7 +34,7 @@ const (
 	// long idle wait only holds a file descriptor.
 	DefaultIdleTimeout = 30 * time.Second
 	// DefaultMaxConns caps concurrent connections: each costs a goroutine
-	// and about 5 KiB of buffers, so the cap bounds memory under a flood.
+	// and about 8 KiB of buffers at the default MaxPeers, so the cap bounds memory under a flood.
 	DefaultMaxConns = 16384
 	// DefaultMaxPeers matches --maxpeers' default (SPEC: 50).
 	DefaultMaxPeers = 50
@@ -120,10 +121,11 @@ func NewHTTPServer(t Tracker, cfg HTTPConfig, log zerolog.Logger) *HTTPServer {
 }
 
 // Serve accepts connections on ln until ctx is done or Shutdown is called,
-// then waits for its connections to finish their current request and
-// returns nil. Serve owns ln and closes it. It may be called for several
-// listeners at once. It returns an error only when accepting fails for
-// good.
+// then waits for the server's connections to finish their current request
+// and returns nil. ctx being done shuts the whole server down as Shutdown
+// does, bounded only by the read and write timeouts. Serve owns ln and
+// closes it. It may be called for several listeners at once (IPv4 and
+// IPv6, say). It returns an error only when accepting fails for good.
 func (s *HTTPServer) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.addListener(ln) {
 		ln.Close()
@@ -744,9 +746,11 @@ func parseHostAddr(b []byte) (netip.Addr, bool) {
 	if len(b) == 0 || len(b) > 45 || bytes.IndexByte(b, '%') >= 0 {
 		return netip.Addr{}, false
 	}
-	var buf [45]byte
-	n := copy(buf[:], b)
-	a, err := netip.ParseAddr(string(buf[:n]))
+	// The string shares b's bytes instead of copying them: converting
+	// would allocate on every proxied announce. Nothing keeps it: the Addr
+	// holds no string (zones were refused above) and the error, which
+	// quotes its input, is dropped right here.
+	a, err := netip.ParseAddr(unsafe.String(&b[0], len(b)))
 	if err != nil {
 		return netip.Addr{}, false
 	}

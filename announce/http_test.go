@@ -785,18 +785,46 @@ func TestHTTPKeepAliveAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation counts over TCP")
 	}
-	_, addr := startServer(t, newFakeTracker(), testConfig())
-	c := newRawClient(t, addr)
-	c.req = bytes.Replace(c.req, []byte("close, "), nil, 1)
-	if err := c.roundTrip(); err != nil { // warm up: the pooled conn is built
-		t.Fatal(err)
+	scrapeHash := [20]byte{7}
+	tests := []struct {
+		name    string
+		trusted []netip.Prefix
+		err     error
+		target  string // "" for the recorded qBittorrent announce
+		header  string
+	}{
+		{name: "announce"},
+		{name: "announce via trusted proxy", trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, header: "X-Forwarded-For: 198.51.100.1, 2001:db8::5\r\n"},
+		{name: "store failure", err: store.ErrUnregistered},
+		{name: "bad query", target: "/announce?info_hash=%zz"},
+		{name: "scrape", target: "/scrape?info_hash=" + escapeAll(scrapeHash[:]) + "&info_hash=" + escapeAll(ih[:])},
+		{name: "not found", target: "/robots.txt"},
 	}
-	if got := testing.AllocsPerRun(500, func() {
-		if err := c.roundTrip(); err != nil {
-			t.Fatal(err)
-		}
-	}); got != 0 {
-		t.Errorf("a keep-alive announce allocates %v times, want 0", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newFakeTracker()
+			tr.err = tt.err
+			tr.known[scrapeHash] = store.ScrapeCounts{Complete: 1}
+			cfg := testConfig()
+			cfg.TrustedProxies = tt.trusted
+			_, addr := startServer(t, tr, cfg)
+			c := newRawClient(t, addr)
+			c.req = bytes.Replace(c.req, []byte("close, "), nil, 1)
+			c.req = bytes.Replace(c.req, []byte("\r\n\r\n"), []byte("\r\n"+tt.header+"\r\n"), 1)
+			if tt.target != "" {
+				c.req = []byte("GET " + tt.target + " HTTP/1.1\r\nHost: x\r\n\r\n")
+			}
+			if err := c.roundTrip(); err != nil { // warm up: the pooled conn is built
+				t.Fatal(err)
+			}
+			if got := testing.AllocsPerRun(300, func() {
+				if err := c.roundTrip(); err != nil {
+					t.Fatal(err)
+				}
+			}); got != 0 {
+				t.Errorf("a keep-alive request allocates %v times, want 0", got)
+			}
+		})
 	}
 }
 
