@@ -96,24 +96,27 @@ func (s Swarm) Index(pos int) int {
 	return pos + s.OtherLeechers
 }
 
-func (s Swarm) record(i int) []byte {
-	other, pos := s.Locate(i)
-	if other {
-		return s.OtherRecords[pos*s.OtherStride : (pos+1)*s.OtherStride]
-	}
-	return s.Records[pos*s.Stride : (pos+1)*s.Stride]
-}
-
 // Flags returns peer i's flag byte.
 func (s Swarm) Flags(i int) uint8 {
-	r := s.record(i)
-	return r[len(r)-1]
+	_, flags := s.meta(i)
+	return flags
 }
 
 // Stamp returns the tick (low byte) of peer i's last announce.
 func (s Swarm) Stamp(i int) uint8 {
-	r := s.record(i)
-	return r[len(r)-2]
+	stamp, _ := s.meta(i)
+	return stamp
+}
+
+// meta returns peer i's stamp and flags with one lookup.
+func (s Swarm) meta(i int) (stamp, flags uint8) {
+	other, pos := s.Locate(i)
+	recs, stride := s.Records, s.Stride
+	if other {
+		recs, stride = s.OtherRecords, s.OtherStride
+	}
+	end := (pos + 1) * stride
+	return recs[end-2], recs[end-1]
 }
 
 // Pick describes one request for peers.
@@ -228,8 +231,8 @@ func pickLeechers(s Swarm, p *Pick, dst []int32, want int) []int32 {
 	dst = window(dst, 0, s.AllLeechers(), candidateFactor*want, p.Self, p.Rand)
 	front := base
 	for i := base; i < len(dst); i++ {
-		j := int(dst[i])
-		if s.Flags(j)&FlagUploader != 0 || Age(p.Now, s.Stamp(j)) <= p.Recent {
+		stamp, flags := s.meta(int(dst[i]))
+		if flags&FlagUploader != 0 || Age(p.Now, stamp) <= p.Recent {
 			dst[front], dst[i] = dst[i], dst[front]
 			front++
 		}
