@@ -1,0 +1,41 @@
+package udp
+
+import (
+	"context"
+	"fmt"
+	"net"
+)
+
+// ListenReusePort opens n UDP sockets bound to one address (network is
+// "udp", "udp4" or "udp6"), so that n readers can share one port: give each
+// socket its own Serve call. With n > 1 the sockets set SO_REUSEPORT and
+// the kernel spreads clients over them by a hash of their address; where
+// the system has no SO_REUSEPORT, n > 1 is an error. With port 0 the first
+// socket picks the port and the others join it. Any process of the same
+// user can join a SO_REUSEPORT port too, which is the usual trade.
+func ListenReusePort(ctx context.Context, network, addr string, n int) ([]*net.UDPConn, error) {
+	n = max(n, 1)
+	var lc net.ListenConfig
+	if n > 1 {
+		if reusePortControl == nil {
+			return nil, fmt.Errorf("listen %s %s: %d sockets need SO_REUSEPORT, which this system lacks", network, addr, n)
+		}
+		lc.Control = reusePortControl
+	}
+	conns := make([]*net.UDPConn, 0, n)
+	for range n {
+		pc, err := lc.ListenPacket(ctx, network, addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("listen %s %s: %w", network, addr, err)
+		}
+		c := pc.(*net.UDPConn)
+		if len(conns) == 0 {
+			addr = c.LocalAddr().String()
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}

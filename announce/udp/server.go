@@ -1,0 +1,250 @@
+package udp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"johnlocke/store"
+)
+
+// Tracker is what the UDP wire layer needs from the swarm store; it is the
+// same as announce.Tracker, and *store.Store satisfies it. Both methods are
+// called concurrently from every socket's reader and must not keep the
+// pointers they are given once they return.
+type Tracker interface {
+	// Announce applies req to its swarm and fills resp. A store.Failure
+	// error is sent to the client in an error packet; any other error is
+	// logged and the client gets ErrInternal.
+	Announce(req *store.Request, resp *store.Response) error
+	// Scrape returns one torrent's counts; ok is false for an unknown
+	// infohash, which is then answered with zeros.
+	Scrape(infoHash [20]byte) (counts store.ScrapeCounts, ok bool)
+}
+
+// DefaultMaxPeers matches --maxpeers' default (SPEC: 50).
+const DefaultMaxPeers = 50
+
+// Config configures a Server. Zero fields take defaults.
+type Config struct {
+	// Key is the secret behind connection ids, any length (32 random bytes
+	// from store.DB.Secret is the intent). Servers with the same key accept
+	// each other's ids, which is what lets ids survive a restart. An empty
+	// Key gets a random one, logged as a warning.
+	Key []byte
+	// MaxPeers caps the peers of one answer (it should be the store's
+	// MaxPeers) and sizes each reader's buffers. An answer is further
+	// capped to fit MaxReplySize: 238 IPv4 or 79 IPv6 peers.
+	MaxPeers int
+	// Now is the clock connection ids are made and checked with; nil
+	// means time.Now. Tests inject their own.
+	Now func() time.Time
+}
+
+// Server answers UDP tracker requests on the sockets given to Serve.
+type Server struct {
+	tracker Tracker
+	cfg     Config
+	log     zerolog.Logger
+	now     func() time.Time
+	key     macKey
+	// maxPeers4 and maxPeers6 cap each family's answer: MaxPeers, or what
+	// fits MaxReplySize when that is less.
+	maxPeers4, maxPeers6 int
+
+	panics atomic.Uint64
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[*net.UDPConn]struct{}
+	readers sync.WaitGroup
+}
+
+// NewServer returns a server answering from t. It does not listen: pass
+// sockets to Serve.
+func NewServer(t Tracker, cfg Config, log zerolog.Logger) *Server {
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = DefaultMaxPeers
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		tracker:   t,
+		cfg:       cfg,
+		log:       log,
+		now:       cfg.Now,
+		maxPeers4: min(cfg.MaxPeers, maxFit4),
+		maxPeers6: min(cfg.MaxPeers, maxFit6),
+		conns:     make(map[*net.UDPConn]struct{}),
+	}
+	var random bool
+	s.key, random = deriveKey(cfg.Key)
+	if random {
+		log.Warn().Msg("udp: no connection-id key given; using a random one, so ids will not survive a restart")
+	}
+	return s
+}
+
+// Serve reads and answers packets on conn until ctx is done or Close or
+// Shutdown is called, then returns nil. One goroutine, this one, reads
+// conn; it answers each packet before reading the next, from buffers it
+// reuses. Serve owns conn and closes it. It may be called for several
+// sockets at once (IPv4 and IPv6, or ListenReusePort's). It returns an
+// error only when reading fails for good.
+func (s *Server) Serve(ctx context.Context, conn *net.UDPConn) error {
+	if !s.addConn(conn) {
+		conn.Close()
+		return nil
+	}
+	defer s.readers.Done()
+	defer s.removeConn(conn)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	s.log.Debug().Stringer("addr", conn.LocalAddr()).Msg("udp serving")
+	h := s.newHandler()
+	buf := make([]byte, readBufferSize)
+	var delay time.Duration
+	for {
+		n, client, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil || s.isClosing() {
+				return nil
+			}
+			if !temporaryReadError(err) {
+				return fmt.Errorf("udp read on %s: %w", conn.LocalAddr(), err)
+			}
+			// Back off so that an error that repeats does not spin a
+			// core and flood the log.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn().Err(err).Dur("retry_in", delay).Msg("udp read failed")
+			if !sleepCtx(ctx, delay) {
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		// A source port of 0 cannot be answered, and no client sends it.
+		if !client.IsValid() || client.Port() == 0 {
+			continue
+		}
+		reply := h.handlePacket(buf[:n], client)
+		if len(reply) == 0 {
+			continue
+		}
+		if _, err := conn.WriteToUDPAddrPort(reply, client); err != nil {
+			if ctx.Err() != nil || s.isClosing() {
+				return nil
+			}
+			// A full send buffer or an unreachable client loses that
+			// answer only; the client retransmits (BEP 15).
+			s.log.Debug().Err(err).Msg("udp write failed")
+		}
+	}
+}
+
+// temporaryReadError reports whether reading may succeed if tried again.
+func temporaryReadError(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ENOBUFS, syscall.ENOMEM, syscall.EINTR, syscall.EAGAIN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (s *Server) addConn(conn *net.UDPConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[conn] = struct{}{}
+	s.readers.Add(1)
+	return true
+}
+
+func (s *Server) removeConn(conn *net.UDPConn) {
+	s.mu.Lock()
+	delete(s.conns, conn)
+	s.mu.Unlock()
+	conn.Close()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Close stops every Serve call: their sockets are closed, and they return
+// nil. Serve called afterwards returns at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Shutdown closes the server like Close and waits for each reader to
+// finish the packet it is answering. It returns ctx.Err() if ctx is done
+// first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Close()
+	done := make(chan struct{})
+	go func() {
+		s.readers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// logPanic logs a recovered panic: the first with its stack, and later ones
+// when their count reaches a power of two, so that a packet that keeps
+// crashing the handler cannot flood the log.
+func (s *Server) logPanic(p any) {
+	n := s.panics.Add(1)
+	if n&(n-1) != 0 {
+		return
+	}
+	ev := s.log.Error().Str("panic", fmt.Sprint(p)).Uint64("panics", n)
+	if n == 1 {
+		ev = ev.Bytes("stack", debug.Stack())
+	}
+	ev.Msg("udp packet handler panicked; packet dropped")
+}
