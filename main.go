@@ -14,10 +14,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -26,9 +24,11 @@ import (
 	"go.etcd.io/bbolt"
 
 	"johnlocke/announce"
+	"johnlocke/announce/udp"
 	"johnlocke/migrate"
 	"johnlocke/modes"
 	"johnlocke/store"
+	"johnlocke/store/admin"
 	"johnlocke/store/metainfo"
 	"johnlocke/store/report"
 )
@@ -74,8 +74,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "johnlocke: %v\n", err)
+	return exitCode(err)
+}
+
+// exitCode is the exit code a command's error calls for.
+func exitCode(err error) int {
 	var ee *exitError
 	switch {
+	case err == nil:
+		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.Is(err, migrate.ErrLocked), errors.Is(err, migrate.ErrCorrupt),
@@ -164,6 +171,10 @@ func globalFlags() []cli.Flag {
 			Name:    "verbose",
 			Aliases: []string{"v"},
 			Usage:   "log runtime detail",
+		},
+		&cli.StringFlag{
+			Name:  "admin",
+			Usage: "the admin socket of `serve` (default: the database path with .sock appended)",
 		},
 	}
 }
@@ -292,6 +303,7 @@ func parseAge(s string) (time.Duration, error) {
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "http", Value: ":6969", Usage: "HTTP listen address for announce and scrape (empty: no HTTP)"},
+		&cli.StringFlag{Name: "udp", Value: ":6969", Usage: "UDP listen address for BEP 15 announce and scrape (empty: no UDP)"},
 		&cli.StringFlag{Name: "mode", Value: "large", Usage: "swarm mode for torrents without their own: small, large or surge"},
 		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under this directory at start"},
 		&cli.BoolFlag{Name: "scan", Usage: "rescan --dir periodically and on SIGHUP (default: on when --dir exists)"},
@@ -304,11 +316,14 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "min-interval", Usage: "min interval for every mode (default: the mode's own)"},
 		&cli.DurationFlag{Name: "flush-interval", Value: store.DefaultFlushInterval, Usage: "how often changed state is written to the database"},
 		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "address or CIDR of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable)"},
+		&cli.BoolFlag{Name: "daemon", Usage: "detach and run in the background, writing --pidfile"},
+		&cli.StringFlag{Name: "pidfile", Value: defaultPidFile, Usage: "where --daemon writes its pid (written without --daemon too when given)"},
+		&cli.StringFlag{Name: "log-file", Usage: "log to this file instead of stdout; SIGHUP reopens it"},
 	}
 }
 
 // serve runs the tracker until SIGINT or SIGTERM.
-func serve(c *cli.Context, stdout io.Writer) error {
+func serve(c *cli.Context, stdout io.Writer) (err error) {
 	if c.NArg() > 0 {
 		return usageError("serve takes no arguments, got %q", c.Args().First())
 	}
@@ -343,9 +358,29 @@ func serve(c *cli.Context, stdout io.Writer) error {
 		}
 	}
 
-	log := newLogger(c, stdout)
-	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	if c.Bool("daemon") && !isDaemonChild() {
+		return daemonize(c, stdout)
+	}
+	started := time.Now()
+	lc := newLifecycle()
+	// Runs last: reports a failure to a waiting --daemon parent, removes
+	// the pid file and gives the signals back.
+	defer func() { lc.finish(err) }()
+	if err := lc.start(c, stdout); err != nil {
+		return err
+	}
+	log := lc.log
+	ctx, stopServing := context.WithCancel(lc.ctx)
+	defer stopServing()
+
+	// Ask the admin socket before opening the database, so that a second
+	// serve names the running one instead of timing out on the file lock.
+	sock := adminPath(c)
+	if status, state, err := admin.Probe(sock); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	} else if state == admin.Live {
+		return dbError(&admin.RunningError{Socket: sock, Status: status})
+	}
 
 	st, err := store.Open(globalString(c, "db"), store.Config{
 		Mode:          mode,
@@ -375,61 +410,124 @@ func serve(c *cli.Context, stdout io.Writer) error {
 		}
 	}()
 
+	adm, err := admin.Listen(st, admin.Config{
+		Path: sock, DB: absPath(globalString(c, "db")), Version: versionString(), Started: started, Log: log,
+	})
+	var running *admin.RunningError
+	switch {
+	case errors.As(err, &running):
+		return dbError(err)
+	case err != nil:
+		return &exitError{code: exitFailed, err: err}
+	}
+	lc.setSocket(sock)
+	if adm.ReplacedStale() {
+		log.Warn().Str("admin", sock).Msg("replaced a stale admin socket (the last server did not stop cleanly)")
+	}
+	// Runs before the store closes: no admin request touches a closed store.
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := adm.Shutdown(shutdownCtx); err != nil {
+			log.Warn().Err(err).Msg("admin socket shutdown")
+		}
+	}()
+
 	if dir != "" {
 		res, err := st.ScanDir(dir)
 		if err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
 		log.Info().Str("dir", dir).Int("found", res.Found).Int("added", res.Added).Int("failed", res.Failed).Msg("loaded torrent directory")
-	}
-	if scan {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		rescan := make(chan struct{}, 1)
+		// SIGHUP rescans --dir; --scan adds a periodic rescan.
+		var every time.Duration
+		if scan {
+			every = c.Duration("scan-interval")
+		}
+		watching := make(chan struct{})
 		go func() {
-			for range hup {
-				select {
-				case rescan <- struct{}{}:
-				default:
-				}
-			}
+			defer close(watching)
+			st.WatchDir(ctx.Done(), dir, every, lc.rescan)
 		}()
-		go st.WatchDir(ctx.Done(), dir, c.Duration("scan-interval"), rescan)
+		// Runs before the store closes.
+		defer func() {
+			stopServing()
+			<-watching
+		}()
 	}
 
-	addr := c.String("http")
-	if addr == "" {
-		return usageError("--http is empty: nothing to serve")
+	httpAddr, udpAddr := c.String("http"), c.String("udp")
+	if httpAddr == "" && udpAddr == "" {
+		return usageError("--http and --udp are both empty: nothing to serve")
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return &exitError{code: exitFailed, err: fmt.Errorf("listen on %s: %w", addr, err)}
+	serveErr := make(chan error, 2)
+	var (
+		httpSrv             *announce.HTTPServer
+		udpSrv              *udp.Server
+		httpBound, udpBound string
+	)
+	if httpAddr != "" {
+		ln, err := net.Listen("tcp", httpAddr)
+		if err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("listen on %s: %w", httpAddr, err)}
+		}
+		httpSrv = announce.NewHTTPServer(st, announce.HTTPConfig{
+			MaxPeers:       c.Int("maxpeers"),
+			TrustedProxies: proxies,
+		}, log)
+		httpBound = ln.Addr().String()
+		go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()
 	}
-	srv := announce.NewHTTPServer(st, announce.HTTPConfig{
-		MaxPeers:       c.Int("maxpeers"),
-		TrustedProxies: proxies,
-	}, log)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ctx, ln) }()
+	if udpAddr != "" {
+		// The key lives in the database so connection ids that clients
+		// hold stay valid across a restart.
+		key, err := st.DB().Secret("udp-connection-id", 32)
+		if err != nil {
+			return dbError(err)
+		}
+		pc, err := net.ListenPacket("udp", udpAddr)
+		if err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("listen on udp %s: %w", udpAddr, err)}
+		}
+		udpSrv = udp.NewServer(st, udp.Config{Key: key, MaxPeers: c.Int("maxpeers")}, log)
+		udpBound = pc.LocalAddr().String()
+		go func() { serveErr <- labelled("udp", udpSrv.Serve(ctx, pc.(*net.UDPConn))) }()
+	}
 	torrents, peers := st.Counts()
-	log.Info().Str("http", ln.Addr().String()).Str("mode", mode.String()).Bool("locked", c.Bool("locked")).
-		Int64("torrents", torrents).Int64("peers", peers).Msg("johnlocke is serving")
+	log.Info().Str("http", httpBound).Str("udp", udpBound).Str("mode", mode.String()).Bool("locked", c.Bool("locked")).
+		Int64("torrents", torrents).Int64("peers", peers).Str("admin", sock).Int("pid", os.Getpid()).
+		Msg("johnlocke is serving")
+	lc.serving(httpBound, udpBound)
 
 	select {
 	case err := <-serveErr:
 		if err != nil {
-			return &exitError{code: exitFailed, err: fmt.Errorf("http: %w", err)}
+			return &exitError{code: exitFailed, err: err}
 		}
 	case <-ctx.Done():
 	}
 	log.Info().Msg("shutting down: flushing state")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn().Err(err).Msg("http shutdown")
+	if httpSrv != nil {
+		if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+			log.Warn().Err(err).Msg("http shutdown")
+		}
+	}
+	if udpSrv != nil {
+		if err := udpSrv.Shutdown(shutdownCtx); err != nil {
+			log.Warn().Err(err).Msg("udp shutdown")
+		}
 	}
 	return nil
+}
+
+// labelled names the listener an error came from; nil stays nil.
+func labelled(listener string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", listener, err)
 }
 
 // parsePrefix accepts an address or a CIDR prefix.
@@ -474,16 +572,16 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 		}
 	}
 	if len(ts) > 0 {
-		db, err := store.OpenDB(globalString(c, "db"), false)
+		reg, err := openRegistry(c, false)
 		if err != nil {
-			return dbError(err)
+			return err
 		}
-		results, err := db.Register(ts, time.Now())
-		if cerr := db.Close(); err == nil {
+		results, err := reg.Register(ts)
+		if cerr := reg.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return dbError(err)
+			return err
 		}
 		report.Import(stdout, ts, results, failed)
 	} else {
@@ -517,18 +615,17 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 			return usageError("%v", err)
 		}
 	}
-	db, err := store.OpenDB(globalString(c, "db"), true)
+	reg, err := openRegistry(c, true)
 	if err != nil {
-		return dbError(err)
+		return err
 	}
-	defer db.Close()
+	defer reg.Close()
 	now := time.Now()
-	timeout := modes.DefaultTiming(modes.Large).PeerTimeout
 	asJSON := c.Bool("json")
 	if oneHash {
-		t, ok, err := db.Torrent(hash, now, timeout)
+		t, ok, err := reg.Torrent(hash)
 		if err != nil {
-			return dbError(err)
+			return err
 		}
 		if !ok {
 			return &exitError{code: exitFailed, err: fmt.Errorf("torrent %x is not registered", hash)}
@@ -536,11 +633,11 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 		return report.Torrent(stdout, &t, now, asJSON)
 	}
 	var sum report.Summary
-	if err := db.Torrents(now, timeout, func(t *store.Torrent) error {
+	if err := reg.Torrents(func(t *store.Torrent) error {
 		sum.Add(t)
 		return nil
 	}); err != nil {
-		return dbError(err)
+		return err
 	}
 	return sum.Write(stdout, asJSON)
 }
@@ -551,11 +648,9 @@ func purgeCmd(c *cli.Context, stdout io.Writer) error {
 	if c.NArg() > 0 {
 		return usageError("purge takes no arguments")
 	}
-	o := store.PurgeOptions{
-		DryRun:      c.Bool("dry-run"),
-		Now:         time.Now(),
-		PeerTimeout: modes.DefaultTiming(modes.Large).PeerTimeout,
-	}
+	// Now and PeerTimeout are left to the registry: a running server uses
+	// its own clock and timing.
+	o := store.PurgeOptions{DryRun: c.Bool("dry-run")}
 	if s := c.String("older-than"); s != "" {
 		age, err := parseAge(s)
 		if err != nil {
@@ -563,14 +658,16 @@ func purgeCmd(c *cli.Context, stdout io.Writer) error {
 		}
 		o.OlderThan = age
 	}
-	db, err := store.OpenDB(globalString(c, "db"), o.DryRun)
+	reg, err := openRegistry(c, o.DryRun)
 	if err != nil {
-		return dbError(err)
+		return err
 	}
-	defer db.Close()
-	rep, err := db.Purge(o)
+	rep, err := reg.Purge(o)
+	if cerr := reg.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
-		return dbError(err)
+		return err
 	}
 	if o.DryRun || globalBool(c, "verbose") {
 		report.Purge(stdout, &rep, o.DryRun)
@@ -582,6 +679,20 @@ func purgeCmd(c *cli.Context, stdout io.Writer) error {
 func migrateCmd(c *cli.Context, stdout io.Writer) error {
 	path := globalString(c, "db")
 	dry := c.Bool("dry-run")
+	cl, err := liveServer(c)
+	if err != nil {
+		return err
+	}
+	if cl != nil {
+		st := cl.Status()
+		cl.Close()
+		if dry && st.Schema == migrate.Current {
+			fmt.Fprintf(stdout, "%s is served by johnlocke pid %d at schema %d: nothing to do\n", path, st.PID, st.Schema)
+			return nil
+		}
+		return dbError(fmt.Errorf("%w: %s is served by johnlocke pid %d (admin socket %s), which brought it to schema %d when it started; stop it before running migrate",
+			migrate.ErrLocked, path, st.PID, adminPath(c), st.Schema))
+	}
 	db, err := migrate.Open(path, dry, store.DefaultOpenTimeout)
 	if err != nil && !(dry && errors.Is(err, migrate.ErrNeedsMigration)) {
 		return dbError(err)
@@ -603,7 +714,7 @@ func migrateCmd(c *cli.Context, stdout io.Writer) error {
 	}
 	pending, err := migrate.Pending(version)
 	if err != nil {
-		return dbError(err)
+		return dbError(fmt.Errorf("%s: %w", path, err))
 	}
 	if dry {
 		if len(pending) == 0 {

@@ -1,0 +1,160 @@
+package admin
+
+import (
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"johnlocke/modes"
+	"johnlocke/store"
+)
+
+// API paths. The version prefix lets a newer server keep answering an older
+// client.
+const (
+	pathStatus   = "/v1/status"
+	pathRegister = "/v1/register"
+	pathTorrents = "/v1/torrents"
+	pathPurge    = "/v1/purge"
+)
+
+// Status describes the running server.
+type Status struct {
+	PID      int       `json:"pid"`
+	DB       string    `json:"db"`
+	Socket   string    `json:"socket"`
+	Started  time.Time `json:"started"`
+	Version  string    `json:"version"`
+	Schema   int       `json:"schema"`
+	Mode     string    `json:"mode"`
+	Torrents int64     `json:"torrents"`
+	Peers    int64     `json:"peers"`
+}
+
+// wireTorrent is store.Torrent on the wire. Modes and sources travel as
+// their stored numbers, so the conversion is exact both ways.
+type wireTorrent struct {
+	InfoHash   string    `json:"infohash"`
+	Alias      string    `json:"alias,omitempty"`
+	Name       string    `json:"name"`
+	Size       int64     `json:"size"`
+	Private    bool      `json:"private,omitempty"`
+	Mode       uint8     `json:"mode"`
+	Source     uint8     `json:"source"`
+	Origin     string    `json:"origin,omitempty"`
+	Added      time.Time `json:"added,omitzero"`
+	LastActive time.Time `json:"last_active,omitzero"`
+	Completed  uint64    `json:"completed"`
+	Seeders    int       `json:"seeders"`
+	Leechers   int       `json:"leechers"`
+}
+
+func toWire(t *store.Torrent) wireTorrent {
+	w := wireTorrent{
+		InfoHash:   hex.EncodeToString(t.InfoHash[:]),
+		Name:       t.Name,
+		Size:       t.Size,
+		Private:    t.Private,
+		Mode:       uint8(t.Mode),
+		Source:     uint8(t.Source),
+		Origin:     t.Origin,
+		Added:      t.Added,
+		LastActive: t.LastActive,
+		Completed:  t.Completed,
+		Seeders:    t.Seeders,
+		Leechers:   t.Leechers,
+	}
+	if t.HasAlias {
+		w.Alias = hex.EncodeToString(t.Alias[:])
+	}
+	return w
+}
+
+func (w *wireTorrent) toStore() (store.Torrent, error) {
+	t := store.Torrent{
+		Name:       w.Name,
+		Size:       w.Size,
+		Private:    w.Private,
+		Mode:       modes.Mode(w.Mode),
+		Source:     store.Source(w.Source),
+		Origin:     w.Origin,
+		Added:      w.Added,
+		LastActive: w.LastActive,
+		Completed:  w.Completed,
+		Seeders:    w.Seeders,
+		Leechers:   w.Leechers,
+	}
+	var err error
+	if t.InfoHash, err = parseHex(w.InfoHash); err != nil {
+		return t, fmt.Errorf("infohash: %w", err)
+	}
+	if w.Alias != "" {
+		if t.Alias, err = parseHex(w.Alias); err != nil {
+			return t, fmt.Errorf("alias: %w", err)
+		}
+		t.HasAlias = true
+	}
+	if !t.Mode.Valid() {
+		return t, fmt.Errorf("unknown mode %d", w.Mode)
+	}
+	if t.Source > store.SourceOrganic {
+		return t, fmt.Errorf("unknown source %d", w.Source)
+	}
+	if t.Size < 0 {
+		return t, fmt.Errorf("negative size %d", t.Size)
+	}
+	return t, nil
+}
+
+// parseHex reads an infohash written as 40 hex digits.
+func parseHex(s string) ([20]byte, error) {
+	var h [20]byte
+	if len(s) != 2*len(h) {
+		return h, fmt.Errorf("want 40 hex digits, got %d characters", len(s))
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+		return h, fmt.Errorf("want 40 hex digits: %w", err)
+	}
+	return h, nil
+}
+
+type registerRequest struct {
+	Torrents []wireTorrent `json:"torrents"`
+}
+
+type wireResult struct {
+	InfoHash    string `json:"infohash"`
+	Added       bool   `json:"added,omitempty"`
+	ModeChanged bool   `json:"mode_changed,omitempty"`
+}
+
+type registerResponse struct {
+	Results []wireResult `json:"results"`
+}
+
+type purgeRequest struct {
+	// OlderThan is a duration in nanoseconds; zero keeps every torrent.
+	OlderThan time.Duration `json:"older_than"`
+	DryRun    bool          `json:"dry_run"`
+}
+
+type purgeResponse struct {
+	Torrents      []string `json:"torrents"`
+	Peers         int      `json:"peers"`
+	SwarmsDropped int      `json:"swarms_dropped"`
+}
+
+// streamItem is one line of the torrent stream: a torrent, or the closing
+// line (End with the count, or Error). A stream without its closing line
+// was cut short.
+type streamItem struct {
+	Torrent *wireTorrent `json:"torrent,omitempty"`
+	End     bool         `json:"end,omitempty"`
+	Count   int          `json:"count,omitempty"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// errorBody is the body of every non-2xx answer.
+type errorBody struct {
+	Error string `json:"error"`
+}
