@@ -18,8 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
-	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 	"go.etcd.io/bbolt"
 
@@ -29,6 +27,7 @@ import (
 	"johnlocke/modes"
 	"johnlocke/store"
 	"johnlocke/store/admin"
+	"johnlocke/store/daemon"
 	"johnlocke/store/metainfo"
 	"johnlocke/store/report"
 )
@@ -41,6 +40,9 @@ const (
 	exitDatabase = 3 // the database is missing, locked, corrupt, or from a newer johnlocke
 )
 
+// version names a release build: go build -ldflags "-X main.version=v1.2.3".
+var version string
+
 // exitError carries an exit code out of a command.
 type exitError struct {
 	code int
@@ -48,6 +50,7 @@ type exitError struct {
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) ExitCode() int { return e.code }
 func (e *exitError) Unwrap() error { return e.err }
 
 func usageError(format string, args ...any) error {
@@ -79,12 +82,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // exitCode is the exit code a command's error calls for.
 func exitCode(err error) int {
-	var ee *exitError
+	var coded interface{ ExitCode() int } // an *exitError or a *daemon.ExitError
+	var reg *admin.RegistryError
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ee):
-		return ee.code
+	case errors.As(err, &coded):
+		return coded.ExitCode()
+	case errors.As(err, &reg) && reg.Database:
+		return exitDatabase
+	case errors.As(err, &reg):
+		return exitFailed
 	case errors.Is(err, migrate.ErrLocked), errors.Is(err, migrate.ErrCorrupt),
 		errors.Is(err, migrate.ErrTooNew), errors.Is(err, migrate.ErrNotJohnlocke),
 		errors.Is(err, migrate.ErrNeedsMigration), errors.Is(err, os.ErrNotExist):
@@ -232,12 +240,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Action: func(c *cli.Context) error { return purgeCmd(c, stdout) },
 			},
 			{
-				Name:  "migrate",
-				Usage: "bring the database's schema up to date",
-				Flags: withGlobals(&cli.BoolFlag{Name: "dry-run", Usage: "list the pending steps, change nothing"}),
-				Action: func(c *cli.Context) error {
-					return migrateCmd(c, stdout)
-				},
+				Name:   "migrate",
+				Usage:  "bring the database's schema up to date",
+				Flags:  withGlobals(&cli.BoolFlag{Name: "dry-run", Usage: "list the pending steps, change nothing"}),
+				Action: func(c *cli.Context) error { return migrateCmd(c, stdout) },
 			},
 		},
 	}
@@ -265,20 +271,6 @@ func globalBool(c *cli.Context, name string) bool {
 		}
 	}
 	return false
-}
-
-// newLogger logs JSON when w is not a terminal and readable lines when it
-// is; -v lowers the level to debug.
-func newLogger(c *cli.Context, w io.Writer) zerolog.Logger {
-	level := zerolog.InfoLevel
-	if globalBool(c, "verbose") {
-		level = zerolog.DebugLevel
-	}
-	out := w
-	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.DateTime}
-	}
-	return zerolog.New(out).Level(level).With().Timestamp().Logger()
 }
 
 // parseAge reads a duration, also accepting whole days ("90d").
@@ -317,7 +309,7 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "flush-interval", Value: store.DefaultFlushInterval, Usage: "how often changed state is written to the database"},
 		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "address or CIDR of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable)"},
 		&cli.BoolFlag{Name: "daemon", Usage: "detach and run in the background, writing --pidfile"},
-		&cli.StringFlag{Name: "pidfile", Value: defaultPidFile, Usage: "where --daemon writes its pid (written without --daemon too when given)"},
+		&cli.StringFlag{Name: "pidfile", Value: daemon.DefaultPidFile, Usage: "where --daemon writes its pid (written without --daemon too when given)"},
 		&cli.StringFlag{Name: "log-file", Usage: "log to this file instead of stdout; SIGHUP reopens it"},
 	}
 }
@@ -358,24 +350,30 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 		}
 	}
 
-	if c.Bool("daemon") && !isDaemonChild() {
-		return daemonize(c, stdout)
+	// Abort is a second SIGINT or SIGTERM: exit at once, without the final flush.
+	o := daemon.Options{Args: os.Args[1:], LogFile: c.String("log-file"), Verbose: globalBool(c, "verbose"),
+		Abort: func() { os.Exit(exitFailed) }}
+	if c.Bool("daemon") && !daemon.IsChild() {
+		return daemon.Background(o, stdout)
+	}
+	if c.Bool("daemon") || c.IsSet("pidfile") {
+		o.PidFile = c.String("pidfile")
 	}
 	started := time.Now()
-	lc := newLifecycle()
+	lc := daemon.NewLifecycle()
 	// Runs last: reports a failure to a waiting --daemon parent, removes
 	// the pid file and gives the signals back.
-	defer func() { lc.finish(err) }()
-	if err := lc.start(c, stdout); err != nil {
-		return err
+	defer func() { lc.Finish(err, exitCode(err)) }()
+	if err := lc.Start(o, stdout); err != nil {
+		return &exitError{code: exitFailed, err: err}
 	}
-	log := lc.log
-	ctx, stopServing := context.WithCancel(lc.ctx)
+	log := lc.Log()
+	ctx, stopServing := context.WithCancel(lc.Context())
 	defer stopServing()
 
 	// Ask the admin socket before opening the database, so that a second
 	// serve names the running one instead of timing out on the file lock.
-	sock := adminPath(c)
+	sock := admin.SocketPath(globalString(c, "db"), globalString(c, "admin"))
 	if status, state, err := admin.Probe(sock); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	} else if state == admin.Live {
@@ -411,7 +409,7 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	}()
 
 	adm, err := admin.Listen(st, admin.Config{
-		Path: sock, DB: absPath(globalString(c, "db")), Version: versionString(), Started: started, Log: log,
+		Path: sock, DB: absPath(globalString(c, "db")), Version: daemon.Version(version), Started: started, Log: log,
 	})
 	var running *admin.RunningError
 	switch {
@@ -420,7 +418,7 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	case err != nil:
 		return &exitError{code: exitFailed, err: err}
 	}
-	lc.setSocket(sock)
+	lc.RemoveOnAbort(sock)
 	if adm.ReplacedStale() {
 		log.Warn().Str("admin", sock).Msg("replaced a stale admin socket (the last server did not stop cleanly)")
 	}
@@ -447,7 +445,7 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 		watching := make(chan struct{})
 		go func() {
 			defer close(watching)
-			st.WatchDir(ctx.Done(), dir, every, lc.rescan)
+			st.WatchDir(ctx.Done(), dir, every, lc.Rescan())
 		}()
 		// Runs before the store closes.
 		defer func() {
@@ -497,7 +495,7 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	log.Info().Str("http", httpBound).Str("udp", udpBound).Str("mode", mode.String()).Bool("locked", c.Bool("locked")).
 		Int64("torrents", torrents).Int64("peers", peers).Str("admin", sock).Int("pid", os.Getpid()).
 		Msg("johnlocke is serving")
-	lc.serving(httpBound, udpBound)
+	lc.Serving(httpBound, udpBound)
 
 	select {
 	case err := <-serveErr:
@@ -572,7 +570,7 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 		}
 	}
 	if len(ts) > 0 {
-		reg, err := openRegistry(c, false)
+		reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), false)
 		if err != nil {
 			return err
 		}
@@ -615,7 +613,7 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 			return usageError("%v", err)
 		}
 	}
-	reg, err := openRegistry(c, true)
+	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), true)
 	if err != nil {
 		return err
 	}
@@ -658,7 +656,7 @@ func purgeCmd(c *cli.Context, stdout io.Writer) error {
 		}
 		o.OlderThan = age
 	}
-	reg, err := openRegistry(c, o.DryRun)
+	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), o.DryRun)
 	if err != nil {
 		return err
 	}
@@ -679,7 +677,8 @@ func purgeCmd(c *cli.Context, stdout io.Writer) error {
 func migrateCmd(c *cli.Context, stdout io.Writer) error {
 	path := globalString(c, "db")
 	dry := c.Bool("dry-run")
-	cl, err := liveServer(c)
+	sock := admin.SocketPath(path, globalString(c, "admin"))
+	cl, err := admin.DialServer(path, sock)
 	if err != nil {
 		return err
 	}
@@ -691,7 +690,7 @@ func migrateCmd(c *cli.Context, stdout io.Writer) error {
 			return nil
 		}
 		return dbError(fmt.Errorf("%w: %s is served by johnlocke pid %d (admin socket %s), which brought it to schema %d when it started; stop it before running migrate",
-			migrate.ErrLocked, path, st.PID, adminPath(c), st.Schema))
+			migrate.ErrLocked, path, st.PID, sock, st.Schema))
 	}
 	db, err := migrate.Open(path, dry, store.DefaultOpenTimeout)
 	if err != nil && !(dry && errors.Is(err, migrate.ErrNeedsMigration)) {

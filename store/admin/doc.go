@@ -7,10 +7,15 @@
 // Register, Torrent, Torrents, Purge — and a status document naming the
 // process. The client side (Dial) gives the subcommands the same values
 // (store.Torrent, store.RegisterResult, store.PurgeReport) the file-based
-// path gives them, so one formatter serves both.
+// path gives them, so one formatter serves both. OpenRegistry picks the
+// path for a subcommand: the server on the socket when one serves the
+// database, the file otherwise, behind one Registry interface whose errors
+// say whether the database was at fault.
 //
 // The package owns the socket's life: detecting a stale socket left by a
 // crash and replacing it, refusing to start beside a live server, and the
 // limits that keep a local client's garbage from hurting the tracker. It
 // never reads paths a client names: .torrent files are parsed by the client.
+// It knows no command-line flags and no exit codes: callers pass paths and
+// map a RegistryError to their own codes.
 package admin

@@ -1,12 +1,14 @@
-package main
+package daemon
 
 import (
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -123,5 +125,80 @@ func TestLogFileReopen(t *testing.T) {
 	_ = lf.Close()
 	if _, err := lf.Write([]byte("three\n")); err == nil {
 		t.Fatal("write after Close succeeded")
+	}
+}
+
+// wait fails the test when ch is not ready within a generous bound.
+func wait[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+func TestLifecycleSignals(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "")
+	dir := t.TempDir()
+	logPath, pidPath, sock := filepath.Join(dir, "j.log"), filepath.Join(dir, "j.pid"), filepath.Join(dir, "j.sock")
+	if err := os.WriteFile(sock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	aborted := make(chan struct{})
+	lc := NewLifecycle()
+	if err := lc.Start(Options{LogFile: logPath, PidFile: pidPath, Abort: func() { close(aborted) }}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Finish(nil, 0)
+	lc.RemoveOnAbort(sock)
+	if got, want := readFile(t, pidPath), strconv.Itoa(os.Getpid())+"\n"; got != want {
+		t.Fatalf("pid file holds %q, want %q", got, want)
+	}
+
+	// SIGHUP: a rescan, and the log carries on in a new file.
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, lc.Rescan(), "the rescan after SIGHUP")
+	select {
+	case <-lc.Context().Done():
+		t.Fatal("SIGHUP ended the context")
+	default:
+	}
+
+	// The first SIGTERM stops gracefully, the second aborts.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, lc.Context().Done(), "the context after SIGTERM")
+	if _, err := os.Stat(pidPath); err != nil {
+		t.Fatalf("the first signal removed the pid file: %v", err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, aborted, "Abort after a second SIGTERM")
+	for _, p := range []string{pidPath, sock} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s after the abort: %v", p, err)
+		}
+	}
+	log := readFile(t, logPath)
+	for _, want := range []string{"SIGHUP: reloading", "shutting down", "second signal"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the reopened log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+func TestStartNeedsAbort(t *testing.T) {
+	lc := NewLifecycle()
+	defer lc.Finish(nil, 0)
+	if err := lc.Start(Options{}, io.Discard); err == nil {
+		t.Fatal("Start without Abort succeeded")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"errors"
@@ -7,18 +7,15 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
 	"johnlocke/modes"
 	"johnlocke/store"
-	"johnlocke/store/admin"
 )
 
-// registry is what import, stats and purge work on: the running server
+// Registry is what import, stats and purge work on: the running server
 // through its admin socket, or the database file when no server holds it.
 // Both give the same values, so store/report prints the same either way,
-// and both return errors already marked with their exit code.
-type registry interface {
+// and both fail with a *RegistryError.
+type Registry interface {
 	Register(ts []store.Torrent) ([]store.RegisterResult, error)
 	Torrent(hash [20]byte) (store.Torrent, bool, error)
 	Torrents(fn func(*store.Torrent) error) error
@@ -26,47 +23,86 @@ type registry interface {
 	Close() error
 }
 
-// adminPath is the admin socket of the database: --admin, or the
-// database's path with ".sock" appended.
-func adminPath(c *cli.Context) string {
-	if p := globalString(c, "admin"); p != "" {
-		return p
-	}
-	return globalString(c, "db") + ".sock"
+// RegistryError is how OpenRegistry, DialServer and a Registry fail. Its
+// message is its cause's.
+type RegistryError struct {
+	// Database is set when the database is at fault: the file could not be
+	// opened or read (missing, locked, corrupt, from a newer johnlocke),
+	// the server's store failed, or the socket answers for another
+	// database. Unset, the server refused the request or the socket
+	// stopped answering.
+	Database bool
+	Err      error
 }
 
-// openRegistry reaches the server that holds the database, or, when none
-// answers on the admin socket, opens the file (read-only when readOnly).
-func openRegistry(c *cli.Context, readOnly bool) (registry, error) {
-	cl, err := liveServer(c)
+// Error returns the cause's message.
+func (e *RegistryError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *RegistryError) Unwrap() error { return e.Err }
+
+// dbError marks a failure of the database; nil stays nil.
+func dbError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &RegistryError{Database: true, Err: err}
+}
+
+// liveError classifies a server's answer: the server's store failing is a
+// database problem, like the same failure on the file; a request it
+// refused, or a socket that stopped answering, is not. nil stays nil.
+func liveError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *RemoteError
+	return &RegistryError{Database: errors.As(err, &re) && re.Code >= 500, Err: err}
+}
+
+// SocketPath is the admin socket of the database at dbPath: socketPath
+// when set, else dbPath with ".sock" appended, beside the database.
+func SocketPath(dbPath, socketPath string) string {
+	if socketPath != "" {
+		return socketPath
+	}
+	return dbPath + ".sock"
+}
+
+// OpenRegistry reaches the server that serves dbPath on socketPath ("":
+// SocketPath's default), or, when none answers there, opens dbPath itself
+// (read-only when readOnly).
+func OpenRegistry(dbPath, socketPath string, readOnly bool) (Registry, error) {
+	cl, err := DialServer(dbPath, socketPath)
 	if err != nil {
 		return nil, err
 	}
 	if cl != nil {
 		return liveRegistry{cl}, nil
 	}
-	db, err := store.OpenDB(globalString(c, "db"), readOnly)
+	db, err := store.OpenDB(dbPath, readOnly)
 	if err != nil {
 		return nil, dbError(err)
 	}
 	return fileRegistry{db: db, now: time.Now(), timeout: modes.DefaultTiming(modes.Large).PeerTimeout}, nil
 }
 
-// liveServer returns a client of the server holding the database, or nil
-// when no server answers on its admin socket.
-func liveServer(c *cli.Context) (*admin.Client, error) {
-	db, sock := globalString(c, "db"), adminPath(c)
-	cl, err := admin.Dial(sock)
+// DialServer returns a client of the server that serves dbPath on
+// socketPath ("": SocketPath's default), or nil when no server answers
+// there. A server serving another database is an error.
+func DialServer(dbPath, socketPath string) (*Client, error) {
+	socketPath = SocketPath(dbPath, socketPath)
+	cl, err := Dial(socketPath)
 	switch {
-	case errors.Is(err, admin.ErrNoServer):
+	case errors.Is(err, ErrNoServer):
 		return nil, nil
 	case err != nil:
 		return nil, dbError(err)
 	}
-	if st := cl.Status(); !sameFile(st.DB, db) {
+	if st := cl.Status(); !sameFile(st.DB, dbPath) {
 		cl.Close()
 		return nil, dbError(fmt.Errorf("admin socket %s belongs to johnlocke pid %d serving %s, not %s; check --db and --admin",
-			sock, st.PID, st.DB, db))
+			socketPath, st.PID, st.DB, dbPath))
 	}
 	return cl, nil
 }
@@ -85,21 +121,7 @@ func sameFile(a, b string) bool {
 }
 
 // liveRegistry goes through the admin socket.
-type liveRegistry struct{ cl *admin.Client }
-
-// liveError gives a server's answer its exit code: the server's store
-// failing is a database problem (3), like the same failure on the file; a
-// request it refused, or a socket that stopped answering, is a failure (1).
-func liveError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var re *admin.RemoteError
-	if errors.As(err, &re) && re.Code >= 500 {
-		return dbError(err)
-	}
-	return &exitError{code: exitFailed, err: err}
-}
+type liveRegistry struct{ cl *Client }
 
 func (r liveRegistry) Register(ts []store.Torrent) ([]store.RegisterResult, error) {
 	res, err := r.cl.Register(ts)

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 // logFileMode: logs name torrents and (outside small mode) peers.
 const logFileMode = 0o640
 
-// logFile is --log-file: an append-only file that SIGHUP reopens, so
+// logFile is Options.LogFile: an append-only file that SIGHUP reopens, so
 // logrotate can move it away and the tracker carries on in a new one.
 type logFile struct {
 	path string
