@@ -504,7 +504,6 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 		}
 	case <-ctx.Done():
 	}
-	log.Info().Msg("shutting down: flushing state")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if httpSrv != nil {
