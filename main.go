@@ -14,14 +14,17 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"go.etcd.io/bbolt"
 
 	"johnlocke/announce"
+	"johnlocke/announce/loadgen"
 	"johnlocke/announce/udp"
 	"johnlocke/migrate"
 	"johnlocke/modes"
@@ -245,8 +248,70 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags:  withGlobals(&cli.BoolFlag{Name: "dry-run", Usage: "list the pending steps, change nothing"}),
 				Action: func(c *cli.Context) error { return migrateCmd(c, stdout) },
 			},
+			{
+				Name:   "loadtest",
+				Usage:  "generate announce load against a tracker (this one or another) and report its speed",
+				Flags:  loadtestFlags(),
+				Action: func(c *cli.Context) error { return loadtestCmd(c, stdout) },
+			},
 		},
 	}
+}
+
+func loadtestFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:6969", Usage: "tracker host:port"},
+		&cli.StringFlag{Name: "protocol", Value: "udp", Usage: "http or udp"},
+		&cli.StringFlag{Name: "path", Value: "/announce", Usage: "HTTP announce path"},
+		&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "parallel workers (HTTP connections or UDP sockets)"},
+		&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long to run"},
+		&cli.Int64Flag{Name: "requests", Usage: "stop after this many announces (0: run for --duration)"},
+		&cli.IntFlag{Name: "torrents", Value: 1000, Usage: "distinct infohashes to announce"},
+		&cli.IntFlag{Name: "peers", Value: 10000, Usage: "distinct simulated peers"},
+		&cli.StringFlag{Name: "infohashes", Usage: "file of infohashes (40 hex a line) to announce instead of generated ones"},
+		&cli.IntFlag{Name: "numwant", Value: 50, Usage: "numwant sent with every announce"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the workload"},
+		&cli.IntFlag{Name: "rate", Usage: "target announces per second overall (0: as fast as answered)"},
+		&cli.BoolFlag{Name: "no-keepalive", Usage: "HTTP: one connection per announce"},
+	}
+}
+
+// loadtestCmd runs the load generator and prints its report, ending with
+// one machine-readable line.
+func loadtestCmd(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() > 0 {
+		return usageError("loadtest takes no arguments")
+	}
+	cfg := loadgen.Config{
+		Addr:        c.String("addr"),
+		Protocol:    c.String("protocol"),
+		Path:        c.String("path"),
+		Concurrency: c.Int("concurrency"),
+		Duration:    c.Duration("duration"),
+		Requests:    c.Int64("requests"),
+		Torrents:    c.Int("torrents"),
+		Peers:       c.Int("peers"),
+		NumWant:     c.Int("numwant"),
+		Seed:        c.Uint64("seed"),
+		Rate:        c.Int("rate"),
+		NoKeepAlive: c.Bool("no-keepalive"),
+	}
+	if path := c.String("infohashes"); path != "" {
+		hashes, err := loadgen.LoadInfoHashes(path)
+		if err != nil {
+			return usageError("--infohashes: %v", err)
+		}
+		cfg.InfoHashes = hashes
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	fmt.Fprint(stdout, rep.String())
+	fmt.Fprintln(stdout, rep.Line())
+	return nil
 }
 
 // globalString returns a flag defined both globally and on a subcommand:

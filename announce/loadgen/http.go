@@ -1,0 +1,427 @@
+package loadgen
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// httpBufferSize is each worker's response buffer: a compact answer with 50
+// peers is under 500 bytes, a dictionary answer with 200 under 16 KiB.
+const httpBufferSize = 32 << 10
+
+// closeAfter is how many times in a row a tracker may close a kept-alive
+// connection, without saying so, before the worker stops reusing
+// connections and opens one per request (opentracker answers with
+// HTTP/1.1 and no "Connection: close", then closes).
+const closeAfter = 2
+
+// httpClient is one worker's keep-alive connection and its buffers.
+type httpClient struct {
+	g      *run
+	s      *stats
+	dialer net.Dialer
+
+	// mu guards conn against interrupt, which another goroutine calls.
+	mu     sync.Mutex
+	conn   net.Conn
+	served int // answers read on conn
+	dials  int
+
+	// silentCloses counts reused connections the tracker closed before
+	// answering, since the last reused connection that did answer.
+	silentCloses int
+	oneShot      bool
+
+	host string
+	req  []byte
+	buf  []byte
+	id   [20]byte
+	res  scanResult
+}
+
+func newHTTPClient(g *run, src netip.Addr, s *stats) (*httpClient, error) {
+	c := &httpClient{
+		g:       g,
+		s:       s,
+		host:    g.cfg.Addr,
+		req:     make([]byte, 0, 512),
+		buf:     make([]byte, httpBufferSize),
+		oneShot: g.cfg.NoKeepAlive,
+	}
+	c.dialer.Timeout = g.cfg.Timeout
+	if src.IsValid() {
+		c.dialer.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))
+	}
+	// Connect before the clock starts, so the run does not open with a
+	// burst of handshakes; a tracker that closes after each answer will
+	// cost a reconnect per request from then on anyway.
+	if k := c.dial(); k != errNone {
+		return nil, errors.New("cannot connect")
+	}
+	return c, nil
+}
+
+func (c *httpClient) dial() errKind {
+	conn, err := c.dialer.DialContext(c.g.ctx, "tcp", c.g.target.String())
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return errTimeout
+		}
+		return errDial
+	}
+	if c.dials > 0 {
+		c.s.reconnects++
+	}
+	c.dials++
+	c.mu.Lock()
+	c.conn, c.served = conn, 0
+	cancelled := c.g.cancelled.Load()
+	c.mu.Unlock()
+	if cancelled {
+		conn.SetDeadline(time.Now())
+	}
+	return errNone
+}
+
+func (c *httpClient) drop() {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn = nil
+	c.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+}
+
+func (c *httpClient) interrupt() {
+	c.mu.Lock()
+	if c.conn != nil {
+		c.conn.SetDeadline(time.Now())
+	}
+	c.mu.Unlock()
+}
+
+func (c *httpClient) close() { c.drop() }
+
+// window is 1: one request at a time on a connection (no pipelining,
+// which trackers such as opentracker do not do).
+func (c *httpClient) window() int { return 1 }
+
+func (c *httpClient) do(jobs []job) bool {
+	unreachable := false
+	for _, a := range jobs {
+		unreachable = c.announce(a) || unreachable
+	}
+	return unreachable
+}
+
+// announce sends one announce, reads and checks its answer and records the
+// outcome; it reports whether the tracker could not be reached.
+func (c *httpClient) announce(a job) bool {
+	c.req = c.appendRequest(c.req[:0], a)
+	c.s.requests++
+	c.s.events[a.ev]++
+	t0 := time.Now()
+	status, body, kind := c.roundTrip()
+	if kind == errNone {
+		kind = scanAnnounce(body, &c.res)
+		if status != 200 {
+			if kind == errFailure {
+				c.s.reason(c.res.failure)
+			}
+			kind = errStatus
+		}
+	}
+	switch {
+	case kind == errNone:
+		c.s.hist.record(time.Since(t0))
+		c.s.responses++
+		c.s.peers += int64(c.res.peers + c.res.peers6)
+		return false
+	case c.g.cancelled.Load() && kind <= errTimeout:
+		// Cut short by the cancellation, not by the tracker.
+		return false
+	case kind == errFailure:
+		c.s.reason(c.res.failure)
+	}
+	c.s.fail(kind)
+	return kind == errDial
+}
+
+// roundTrip sends c.req and reads one response, reconnecting when there is
+// no connection and, once, when a reused connection turns out to have been
+// closed by the tracker before it answered.
+func (c *httpClient) roundTrip() (status int, body []byte, kind errKind) {
+	for attempt := 0; ; attempt++ {
+		if c.conn == nil {
+			if k := c.dial(); k != errNone {
+				return 0, nil, k
+			}
+		}
+		reused := c.served > 0
+		retry := reused && attempt == 0
+		c.conn.SetDeadline(c.g.deadline())
+		if c.g.cancelled.Load() {
+			// interrupt may have run before the deadline was set.
+			c.drop()
+			return 0, nil, errRead
+		}
+		if _, err := c.conn.Write(c.req); err != nil {
+			c.drop()
+			if retry && closedByPeer(err) {
+				c.silentClose()
+				continue
+			}
+			return 0, nil, ioKind(err, errWrite)
+		}
+		status, body, keep, got, err := c.readResponse()
+		if err != errNone {
+			c.drop()
+			if retry && got == 0 && err == errRead {
+				c.silentClose()
+				continue
+			}
+			return 0, nil, err
+		}
+		c.served++
+		if reused {
+			c.silentCloses = 0
+		}
+		if !keep || c.oneShot {
+			c.drop()
+		}
+		return status, body, errNone
+	}
+}
+
+func (c *httpClient) silentClose() {
+	c.silentCloses++
+	if c.silentCloses >= closeAfter {
+		c.oneShot = true
+	}
+}
+
+// closedByPeer reports whether a write failed because the other side had
+// closed the connection.
+func closedByPeer(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// ioKind classifies a read or write error.
+func ioKind(err error, k errKind) errKind {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errTimeout
+	}
+	return k
+}
+
+// readResponse reads one HTTP response into c.buf. got is how many bytes
+// arrived before an error; keep is whether the connection may be reused.
+func (c *httpClient) readResponse() (status int, body []byte, keep bool, got int, kind errKind) {
+	buf := c.buf
+	n, end := 0, -1
+	for end < 0 {
+		if n == len(buf) {
+			return 0, nil, false, n, errTooLarge
+		}
+		m, err := c.conn.Read(buf[n:])
+		from := max(n-3, 0)
+		n += m
+		if i := bytes.Index(buf[from:n], crlfcrlf); i >= 0 {
+			end = from + i + len(crlfcrlf)
+			break
+		}
+		if err != nil {
+			return 0, nil, false, n, ioKind(err, errRead)
+		}
+	}
+	var h respHead
+	if !parseRespHead(buf[:end], &h) {
+		return 0, nil, false, n, errHTTP
+	}
+	if h.chunked {
+		return 0, nil, false, n, errHTTP
+	}
+	if h.length < 0 {
+		// No length: the body runs to the end of the connection.
+		for {
+			if n == len(buf) {
+				return 0, nil, false, n, errTooLarge
+			}
+			m, err := c.conn.Read(buf[n:])
+			n += m
+			if err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					return 0, nil, false, n, errTimeout
+				}
+				return h.status, buf[end:n], false, n, errNone
+			}
+		}
+	}
+	total := end + h.length
+	if total > len(buf) {
+		return 0, nil, false, n, errTooLarge
+	}
+	for n < total {
+		m, err := c.conn.Read(buf[n:total])
+		n += m
+		if err != nil && n < total {
+			return 0, nil, false, n, ioKind(err, errRead)
+		}
+	}
+	if n > total {
+		// Nothing was asked for beyond this response.
+		return 0, nil, false, n, errHTTP
+	}
+	return h.status, buf[end:total], h.keep, n, errNone
+}
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// respHead is what the load generator reads from a response head.
+type respHead struct {
+	status  int
+	length  int // -1 when absent
+	keep    bool
+	chunked bool
+}
+
+// parseRespHead parses a status line and headers ending in CRLF CRLF.
+func parseRespHead(b []byte, h *respHead) bool {
+	line, rest := cutLine(b)
+	// "HTTP/1.1 200 OK"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
+		return false
+	}
+	http11 := line[7] == '1'
+	if !http11 && line[7] != '0' {
+		return false
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil || code < 100 || (len(line) > 12 && line[12] != ' ') {
+		return false
+	}
+	*h = respHead{status: code, length: -1, keep: http11}
+	for len(rest) > 0 {
+		line, rest = cutLine(rest)
+		if len(line) == 0 {
+			break
+		}
+		name, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return false
+		}
+		val = bytes.TrimSpace(val)
+		switch {
+		case equalFold(name, "content-length"):
+			l, err := strconv.Atoi(string(val))
+			if err != nil || l < 0 || (h.length >= 0 && l != h.length) {
+				return false
+			}
+			h.length = l
+		case equalFold(name, "connection"):
+			for tok := range bytes.SplitSeq(val, []byte(",")) {
+				tok = bytes.TrimSpace(tok)
+				switch {
+				case equalFold(tok, "close"):
+					h.keep = false
+				case equalFold(tok, "keep-alive") && !http11:
+					h.keep = true
+				}
+			}
+		case equalFold(name, "transfer-encoding"):
+			h.chunked = !equalFold(val, "identity")
+		}
+	}
+	if h.length < 0 {
+		h.keep = false
+	}
+	return true
+}
+
+// cutLine splits b at its first CRLF.
+func cutLine(b []byte) (line, rest []byte) {
+	i := bytes.Index(b, []byte("\r\n"))
+	if i < 0 {
+		return b, nil
+	}
+	return b[:i], b[i+2:]
+}
+
+// equalFold compares ASCII case-insensitively without allocating.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// appendRequest writes the GET request for a.
+func (c *httpClient) appendRequest(dst []byte, a job) []byte {
+	wl := c.g.wl
+	wl.peerID(a.peer, &c.id)
+	dst = append(dst, "GET "...)
+	dst = append(dst, c.g.cfg.Path...)
+	dst = append(dst, "?info_hash="...)
+	dst = appendEscaped(dst, wl.hashes[a.torrent][:])
+	dst = append(dst, "&peer_id="...)
+	dst = appendEscaped(dst, c.id[:])
+	dst = append(dst, "&port="...)
+	dst = strconv.AppendUint(dst, uint64(wl.port(a)), 10)
+	dst = append(dst, "&uploaded=0&downloaded="...)
+	dst = strconv.AppendUint(dst, torrentSize/2-a.left/2, 10)
+	dst = append(dst, "&left="...)
+	dst = strconv.AppendUint(dst, a.left, 10)
+	dst = append(dst, "&corrupt=0&key="...)
+	dst = appendHex32(dst, wl.key(a.peer))
+	dst = append(dst, httpEventParam[a.ev]...)
+	dst = append(dst, "&numwant="...)
+	dst = strconv.AppendInt(dst, int64(c.g.cfg.NumWant), 10)
+	dst = append(dst, "&compact=1&no_peer_id=1 HTTP/1.1\r\nHost: "...)
+	dst = append(dst, c.host...)
+	dst = append(dst, "\r\nUser-Agent: johnlocke-loadgen/1\r\nAccept: */*\r\n"...)
+	if c.g.cfg.NoKeepAlive {
+		dst = append(dst, "Connection: close\r\n"...)
+	}
+	dst = append(dst, "\r\n"...)
+	return dst
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+// appendEscaped percent-encodes b as a query value: unreserved bytes as
+// they are, every other byte as %XX.
+func appendEscaped(dst, b []byte) []byte {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
+	}
+	return dst
+}
+
+func appendHex32(dst []byte, v uint32) []byte {
+	for shift := 28; shift >= 0; shift -= 4 {
+		dst = append(dst, hexDigits[v>>uint(shift)&15])
+	}
+	return dst
+}

@@ -1,0 +1,423 @@
+#!/usr/bin/env bash
+# compare.sh: johnlocke and opentracker side by side on loopback.
+#
+# Runs each tracker in turn, pinned to the same CPUs, under the same load
+# from `johnlocke loadtest` (pinned to other CPUs): the same infohashes, the
+# same simulated peers (same seed), the same durations. For each tracker
+# and protocol it measures
+#   - peak answers per second (as fast as the tracker answers),
+#   - the tracker's CPU use during that run, and answers per tracker
+#     CPU-second (what the tracker costs per announce, whatever limited the
+#     run),
+#   - p99 latency at half of that tracker's own peak (--rate),
+# and, loading MEM_PEERS peers over MEM_TORRENTS torrents over UDP, the
+# tracker's resident memory before and after (VmRSS) and so bytes per peer.
+# It prints a table with johnlocke/opentracker ratios.
+#
+# Registration: opentracker (Debian's build is whitelist-only) gets the
+# infohash list as its whitelist; johnlocke runs with --locked=false, so
+# the same infohashes register on their first announce. (Importing
+# .torrent files would do the same slower; johnlocke's torrent records are
+# therefore counted in its "after" memory, opentracker's whitelist in its
+# "before".) johnlocke runs in `large` mode (persistence on, a fresh
+# database per run) and again in `surge`.
+#
+# Knobs (environment variables, defaults in brackets):
+#   TRACKERS      trackers to run ["opentracker johnlocke-large johnlocke-surge"]
+#   PROTOCOLS     ["udp http"]
+#   TORRENTS      infohashes for the throughput runs [1000]
+#   PEERS         simulated peers for the throughput runs [100000]
+#   CONCURRENCY   load generator workers (UDP sockets, HTTP connections) [16]
+#   DURATION      seconds per throughput run [10]
+#   REPEAT        peak runs per tracker and protocol; the best counts [2]
+#   MEM_TORRENTS  infohashes for the memory run [100000]
+#   MEM_PEERS     peers loaded in the memory run [1000000]
+#   MEM_DURATION  upper bound in seconds on the memory run [180]
+#   SKIP_MEMORY   1 skips the memory runs [0]
+#   TRACKER_CPUS  taskset CPU list for the trackers [0]
+#   LOADGEN_CPUS  taskset CPU list for the load generator [1]
+#   SEED          workload seed (infohashes and peers) [1]
+#   OPENTRACKER   opentracker binary [/usr/bin/opentracker]
+#   JOHNLOCKE     a johnlocke binary to use instead of building this checkout
+#   LOADGEN       load generator command [the johnlocke binary + " loadtest"]
+#   KEEP          1 keeps the work directory (logs, lists) [0]
+#
+# Every run is bounded by timeout(1); the trap stops only the processes
+# this script started and removes its work directory.
+set -euo pipefail
+
+: "${TRACKERS:=opentracker johnlocke-large johnlocke-surge}"
+: "${PROTOCOLS:=udp http}"
+: "${TORRENTS:=1000}"
+: "${PEERS:=100000}"
+: "${CONCURRENCY:=16}"
+: "${DURATION:=10}"
+: "${REPEAT:=2}"
+: "${MEM_TORRENTS:=100000}"
+: "${MEM_PEERS:=1000000}"
+: "${MEM_DURATION:=180}"
+: "${SKIP_MEMORY:=0}"
+: "${TRACKER_CPUS:=0}"
+: "${LOADGEN_CPUS:=1}"
+: "${SEED:=1}"
+: "${OPENTRACKER:=/usr/bin/opentracker}"
+: "${KEEP:=0}"
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/johnlocke-compare.XXXXXX")
+log="$tmp/compare.log"
+pids=() # what this script started and has not stopped: timeout(1) wrappers, the build
+
+# alive PID: the process runs (an exited child not yet waited for is a
+# zombie, which kill -0 still finds).
+alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z ]]
+}
+
+cleanup() {
+	local pid i
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+		if alive "$pid"; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ $KEEP == 1 ]]; then
+		echo "work directory kept: $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# forget PID drops a process this script has waited for from pids, so the
+# trap never signals a pid the system may have reused.
+forget() {
+	local keep=() p
+	for p in "${pids[@]}"; do
+		[[ $p == "$1" ]] || keep+=("$p")
+	done
+	pids=("${keep[@]}")
+}
+
+say() { printf '== %s\n' "$*" >&2; }
+die() {
+	printf 'compare.sh: %s\n' "$*" >&2
+	exit 1
+}
+
+for tool in taskset timeout awk pgrep getconf; do
+	command -v "$tool" >/dev/null || die "needs $tool"
+done
+[[ " $TRACKERS " != *" opentracker "* || -x $OPENTRACKER ]] || die "no opentracker at $OPENTRACKER"
+[[ $DURATION =~ ^[0-9]+$ && $MEM_DURATION =~ ^[0-9]+$ && $REPEAT =~ ^[1-9][0-9]*$ ]] ||
+	die "DURATION and MEM_DURATION are whole seconds, REPEAT a count"
+clk_tck=$(getconf CLK_TCK)
+
+# --- johnlocke and the load generator -------------------------------------------
+if [[ -n ${JOHNLOCKE:-} ]]; then
+	[[ -x $JOHNLOCKE ]] || die "JOHNLOCKE=$JOHNLOCKE is not an executable"
+	cp -- "$JOHNLOCKE" "$tmp/johnlocke"
+else
+	say "building johnlocke"
+	(cd "$root" && exec timeout 600 go build -o "$tmp/johnlocke" .) &
+	build=$!
+	pids+=("$build")
+	wait "$build" || die "go build failed"
+	forget "$build"
+fi
+if [[ -n ${LOADGEN:-} ]]; then
+	read -r -a loadgen <<<"$LOADGEN"
+	if [[ ${loadgen[0]} == */* && ${loadgen[0]} != /* ]]; then
+		loadgen[0]="$PWD/${loadgen[0]}"
+	fi
+else
+	loadgen=("$tmp/johnlocke" loadtest)
+fi
+cd "$tmp" # nothing below writes elsewhere
+has_requests=0
+if timeout 10 "${loadgen[@]}" --help 2>&1 | grep -q -- '-requests'; then
+	has_requests=1
+fi
+
+# --- infohashes -----------------------------------------------------------
+# hashes N FILE writes N distinct 40-hex infohashes derived from SEED.
+hashes() {
+	awk -v n="$1" -v s="$SEED" 'BEGIN {
+		srand(s)
+		for (i = 0; i < n; i++) {
+			h = ""
+			for (j = 0; j < 10; j++) h = h sprintf("%04x", int(rand() * 65536))
+			print h
+		}
+	}' >"$2"
+	[[ $(sort -u "$2" | wc -l) -eq $1 ]] || die "duplicate infohashes in $2; change SEED"
+}
+hashes "$TORRENTS" "$tmp/hashes.txt"
+if [[ $SKIP_MEMORY != 1 ]]; then
+	hashes "$MEM_TORRENTS" "$tmp/hashes-mem.txt"
+fi
+
+# --- helpers --------------------------------------------------------------
+# free_port prints a port nothing on this host listens on (TCP or UDP).
+free_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 40000))
+		if ! command -v ss >/dev/null; then
+			echo "$p"
+			return
+		fi
+		if ! ss -Htuanl 2>/dev/null | awk '{print $5}' | grep -q ":$p\$"; then
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port"
+}
+
+# http_get PORT TARGET prints the raw HTTP/1.0 answer.
+http_get() {
+	timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" "$1" >&3 && cat <&3' "$1" "$2" 2>/dev/null || true
+}
+
+# start_tracker NAME PORT HASHES LIFE starts a tracker pinned to
+# TRACKER_CPUS, bounded to LIFE seconds, and waits until it answers an
+# announce for the first infohash. Sets tracker_pid (the tracker itself,
+# for /proc) and tracker_wrap (its timeout wrapper, to stop it).
+start_tracker() {
+	local name=$1 port=$2 list=$3 life=$4 dir="$tmp/$1-$2"
+	mkdir -p "$dir"
+	case $name in
+	opentracker)
+		# It chroots into -d and drops to -u, so the whitelist is named
+		# relative to the directory and must be readable by nobody.
+		chmod 755 "$dir"
+		cp "$list" "$dir/whitelist"
+		chmod 644 "$dir/whitelist"
+		local args=(-i 127.0.0.1 -p "$port" -P "$port" -d "$dir" -w whitelist)
+		if [[ $EUID -eq 0 ]]; then
+			args+=(-u nobody)
+		fi
+		(cd "$dir" && exec timeout --kill-after=5 "$life" taskset -c "$TRACKER_CPUS" "$OPENTRACKER" "${args[@]}") \
+			>"$dir/log" 2>&1 &
+		;;
+	johnlocke-*)
+		(exec timeout --kill-after=5 "$life" taskset -c "$TRACKER_CPUS" "$tmp/johnlocke" serve \
+			--db "$dir/johnlocke.db" --http "127.0.0.1:$port" --udp "127.0.0.1:$port" \
+			--mode "${name#johnlocke-}" --locked=false) >"$dir/log" 2>&1 &
+		;;
+	*) die "unknown tracker $name" ;;
+	esac
+	tracker_wrap=$!
+	pids+=("$tracker_wrap")
+	tracker_pid=
+	local i first probe
+	first=$(head -n 1 "$list" | sed 's/../%&/g')
+	probe="/announce?info_hash=$first&peer_id=-JLPROBE-00000000000&port=9&uploaded=0&downloaded=0&left=0&event=stopped&numwant=0&compact=1"
+	for ((i = 0; i < 100; i++)); do
+		alive "$tracker_wrap" || {
+			cat "$dir/log" >&2
+			die "$name exited at start"
+		}
+		[[ -n $tracker_pid ]] || tracker_pid=$(pgrep -P "$tracker_wrap" | head -n 1 || true)
+		if [[ -n $tracker_pid ]] && http_get "$port" "$probe" | grep -aq '^HTTP/1.. 200' &&
+			! http_get "$port" "$probe" | grep -aq 'failure reason'; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	cat "$dir/log" >&2
+	die "$name did not answer on port $port"
+}
+
+stop_tracker() {
+	local i
+	kill -TERM "$tracker_wrap" 2>/dev/null || true
+	for ((i = 0; i < 150; i++)); do
+		alive "$tracker_wrap" || break
+		sleep 0.1
+	done
+	if alive "$tracker_wrap"; then
+		kill -KILL "$tracker_wrap" 2>/dev/null || true
+	fi
+	wait "$tracker_wrap" 2>/dev/null || true
+	forget "$tracker_wrap"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# loadtest SECONDS PROTO PORT ARGS... runs the load generator, bounded, and
+# sets line to its last line (Report.Line). It runs in the background and
+# is waited for, so that a signal reaches the trap at once.
+loadtest() {
+	local secs=$1 proto=$2 port=$3 out="$tmp/loadtest.out" lpid
+	shift 3
+	timeout --kill-after=5 $((secs + 60)) taskset -c "$LOADGEN_CPUS" "${loadgen[@]}" \
+		--addr "127.0.0.1:$port" --protocol "$proto" --concurrency "$CONCURRENCY" \
+		--duration "${secs}s" --seed "$SEED" "$@" >"$out" 2>&1 &
+	lpid=$!
+	pids+=("$lpid")
+	if ! wait "$lpid"; then
+		cat "$out" >&2
+		die "loadtest $proto against port $port failed"
+	fi
+	forget "$lpid"
+	{
+		echo "--- loadtest $proto $* against $port"
+		cat "$out"
+	} >>"$log"
+	line=$(tail -n 1 "$out")
+}
+
+# field KEY LINE prints KEY's value from a Report.Line.
+field() {
+	awk -v k="$1" '{ for (i = 2; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) { print substr($i, n + 1); exit } } }' <<<"$2"
+}
+
+declare -A R # results: R[tracker,metric]
+
+check_errors() { # NAME LINE
+	local e
+	e=$(field errors "$2")
+	if [[ $e != 0 ]]; then
+		say "warning: $1: $e errors (see $log): $2"
+	fi
+}
+
+# --- throughput and latency -----------------------------------------------
+for proto in $PROTOCOLS; do
+	for t in $TRACKERS; do
+		port=$(free_port)
+		say "$t $proto: best peak of $REPEAT runs of ${DURATION}s, then half of it for ${DURATION}s (port $port)"
+		start_tracker "$t" "$port" "$tmp/hashes.txt" $(((REPEAT + 1) * (DURATION + 60) + 60))
+		best=0
+		for ((rep = 1; rep <= REPEAT; rep++)); do
+			c0=$(cpu_ticks "$tracker_pid")
+			w0=$(date +%s.%N)
+			loadtest "$DURATION" "$proto" "$port" --peers "$PEERS" --infohashes "$tmp/hashes.txt"
+			c1=$(cpu_ticks "$tracker_pid")
+			w1=$(date +%s.%N)
+			check_errors "$t $proto peak" "$line"
+			rps=$(field rps "$line")
+			((${rps%.*} > best)) || continue
+			best=${rps%.*}
+			R[$t,$proto.rps]=$rps
+			R[$t,$proto.p99peak]=$(field p99_us "$line")
+			R[$t,$proto.cpu]=$(awk -v c=$((c1 - c0)) -v h="$clk_tck" -v a="$w0" -v b="$w1" 'BEGIN { printf "%.0f", 100 * c / h / (b - a) }')
+			R[$t,$proto.percpu]=$(awk -v c=$((c1 - c0)) -v h="$clk_tck" -v n="$(field responses "$line")" 'BEGIN { printf "%.0f", (c > 0 ? n / (c / h) : 0) }')
+		done
+		half=$((best / 2))
+		if ((half > 0)); then
+			loadtest "$DURATION" "$proto" "$port" --peers "$PEERS" --infohashes "$tmp/hashes.txt" --rate "$half"
+			check_errors "$t $proto half" "$line"
+			R[$t,$proto.p99half]=$(field p99_us "$line")
+			R[$t,$proto.halfrps]=$(field rps "$line")
+		fi
+		stop_tracker
+	done
+done
+
+# --- memory -----------------------------------------------------------------
+if [[ $SKIP_MEMORY != 1 ]]; then
+	count=()
+	if ((has_requests)); then
+		count=(--requests "$MEM_PEERS")
+	else
+		say "the load generator has no --requests: loading for MEM_DURATION=${MEM_DURATION}s instead (peers churn a little)"
+	fi
+	for t in $TRACKERS; do
+		port=$(free_port)
+		say "$t memory: $MEM_PEERS peers over $MEM_TORRENTS torrents over UDP (port $port)"
+		start_tracker "$t" "$port" "$tmp/hashes-mem.txt" $((MEM_DURATION + 240))
+		sleep 1
+		r0=$(rss_kib "$tracker_pid")
+		loadtest "$MEM_DURATION" udp "$port" --peers "$MEM_PEERS" --infohashes "$tmp/hashes-mem.txt" "${count[@]}"
+		check_errors "$t memory" "$line"
+		sleep 2
+		r1=$(rss_kib "$tracker_pid")
+		loaded=$(field responses "$line")
+		if ((loaded > MEM_PEERS)); then
+			loaded=$MEM_PEERS
+		fi
+		if ((loaded < MEM_PEERS)); then
+			say "warning: $t: only $loaded of $MEM_PEERS peers announced; raise MEM_DURATION"
+		fi
+		R[$t,rss0]=$r0
+		R[$t,rss1]=$r1
+		R[$t,loaded]=$loaded
+		R[$t,bpp]=$(awk -v a="$r0" -v b="$r1" -v n="$loaded" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1024 / n : 0) }')
+		stop_tracker
+	done
+fi
+
+# --- report -----------------------------------------------------------------
+ratio() { # A B: A/B, or - when either is missing
+	awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}
+others=()
+for t in $TRACKERS; do
+	[[ $t == opentracker ]] || others+=("$t")
+done
+
+{
+	echo
+	echo "johnlocke vs opentracker on loopback, $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "host: $(uname -srm), $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+	echo "trackers on CPU $TRACKER_CPUS, load generator on CPU $LOADGEN_CPUS; $CONCURRENCY workers;" \
+		"$TORRENTS torrents, $PEERS peers, best of $REPEAT peak runs of ${DURATION}s; seed $SEED"
+	echo
+	header=$(printf '%-34s' metric)
+	for t in $TRACKERS; do
+		header+=$(printf ' %16s' "$t")
+	done
+	if [[ " $TRACKERS " == *" opentracker "* ]]; then
+		for t in "${others[@]}"; do
+			header+=$(printf ' %10s' "${t#johnlocke-}/ot")
+		done
+	fi
+	echo "$header"
+	row() { # LABEL KEY
+		local t out
+		out=$(printf '%-34s' "$1")
+		for t in $TRACKERS; do
+			out+=$(printf ' %16s' "${R[$t,$2]:--}")
+		done
+		if [[ " $TRACKERS " == *" opentracker "* ]]; then
+			for t in "${others[@]}"; do
+				out+=$(printf ' %10s' "$(ratio "${R[$t,$2]:-}" "${R[opentracker,$2]:-}")")
+			done
+		fi
+		echo "$out"
+	}
+	for proto in $PROTOCOLS; do
+		row "$proto peak answers/s" "$proto.rps"
+		row "$proto tracker CPU % at peak" "$proto.cpu"
+		row "$proto answers per tracker CPU-s" "$proto.percpu"
+		row "$proto p99 us at peak" "$proto.p99peak"
+		row "$proto answers/s at half peak" "$proto.halfrps"
+		row "$proto p99 us at half peak" "$proto.p99half"
+	done
+	if [[ $SKIP_MEMORY != 1 ]]; then
+		row "peers loaded (memory run)" loaded
+		row "RSS KiB before" rss0
+		row "RSS KiB after" rss1
+		row "bytes per peer" bpp
+	fi
+	echo
+	echo "ratio = johnlocke / opentracker: higher is better for answers, lower for p99 and bytes."
+	echo "A tracker below ~90% CPU at peak was held back by the load generator or the machine;"
+	echo "answers per tracker CPU-s then compares the trackers' cost per announce."
+} | tee -a "$log"
