@@ -393,9 +393,6 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	if c.Int("maxpeers") < 1 {
 		return usageError("--maxpeers must be at least 1")
 	}
-	if c.IsSet("udp-sockets") && c.Int("udp-sockets") < 1 {
-		return usageError("--udp-sockets must be at least 1")
-	}
 	var proxies []netip.Prefix
 	for _, p := range c.StringSlice("trusted-proxy") {
 		prefix, err := parsePrefix(p)
@@ -403,6 +400,9 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 			return usageError("--trusted-proxy: %v", err)
 		}
 		proxies = append(proxies, prefix)
+	}
+	if c.IsSet("udp-sockets") && c.Int("udp-sockets") < 1 {
+		return usageError("--udp-sockets must be at least 1")
 	}
 	dir := c.String("dir")
 	scan := false
