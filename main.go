@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -361,6 +362,7 @@ func serveFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "http", Value: ":6969", Usage: "HTTP listen address for announce and scrape (empty: no HTTP)"},
 		&cli.StringFlag{Name: "udp", Value: ":6969", Usage: "UDP listen address for BEP 15 announce and scrape (empty: no UDP)"},
+		&cli.IntFlag{Name: "udp-sockets", DefaultText: "GOMAXPROCS, the CPUs the process may use", Usage: "UDP sockets sharing --udp's port (SO_REUSEPORT), each with its own reader"},
 		&cli.StringFlag{Name: "mode", Value: "large", Usage: "swarm mode for torrents without their own: small, large or surge"},
 		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under this directory at start"},
 		&cli.BoolFlag{Name: "scan", Usage: "rescan --dir periodically and on SIGHUP (default: on when --dir exists)"},
@@ -398,6 +400,9 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 			return usageError("--trusted-proxy: %v", err)
 		}
 		proxies = append(proxies, prefix)
+	}
+	if c.IsSet("udp-sockets") && c.Int("udp-sockets") < 1 {
+		return usageError("--udp-sockets must be at least 1")
 	}
 	dir := c.String("dir")
 	scan := false
@@ -523,7 +528,16 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	if httpAddr == "" && udpAddr == "" {
 		return usageError("--http and --udp are both empty: nothing to serve")
 	}
-	serveErr := make(chan error, 2)
+	// One reader per socket; the kernel spreads clients over the sockets
+	// by address, so each CPU can answer its share.
+	udpSockets := runtime.GOMAXPROCS(0)
+	if !udp.CanReusePort() {
+		udpSockets = 1
+	}
+	if c.IsSet("udp-sockets") {
+		udpSockets = c.Int("udp-sockets")
+	}
+	serveErr := make(chan error, 1+udpSockets)
 	var (
 		httpSrv             *announce.HTTPServer
 		udpSrv              *udp.Server
@@ -548,13 +562,15 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 		if err != nil {
 			return dbError(err)
 		}
-		pc, err := net.ListenPacket("udp", udpAddr)
+		conns, err := udp.ListenReusePort(ctx, "udp", udpAddr, udpSockets)
 		if err != nil {
-			return &exitError{code: exitFailed, err: fmt.Errorf("listen on udp %s: %w", udpAddr, err)}
+			return &exitError{code: exitFailed, err: err}
 		}
 		udpSrv = udp.NewServer(st, udp.Config{Key: key, MaxPeers: c.Int("maxpeers")}, log)
-		udpBound = pc.LocalAddr().String()
-		go func() { serveErr <- labelled("udp", udpSrv.Serve(ctx, pc.(*net.UDPConn))) }()
+		udpBound = conns[0].LocalAddr().String()
+		for _, conn := range conns {
+			go func() { serveErr <- labelled("udp", udpSrv.Serve(ctx, conn)) }()
+		}
 	}
 	torrents, peers := st.Counts()
 	log.Info().Str("http", httpBound).Str("udp", udpBound).Str("mode", mode.String()).Bool("locked", c.Bool("locked")).

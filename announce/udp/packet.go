@@ -101,7 +101,8 @@ type handler struct {
 	srv  *Server
 	req  store.Request
 	resp store.Response
-	out  []byte // the reply; capacity MaxReplySize
+	out  []byte // the reply; capacity MaxReplySize (a batch reader points it
+	// at the answer slot of each datagram in turn)
 	// url holds the last announce's BEP 41 URL data. Nothing reads it yet
 	// (a passkey or token would): it is parsed to validate the options.
 	url []byte
@@ -123,17 +124,29 @@ func (s *Server) newHandler() *handler {
 // (nil for none). The reply aliases h's buffer until the next call. A panic
 // is recovered and logged, and the packet goes unanswered: one bad packet
 // must not take a socket's reader down.
-func (h *handler) handlePacket(pkt []byte, client netip.AddrPort) (reply []byte) {
+func (h *handler) handlePacket(pkt []byte, client netip.AddrPort) []byte {
+	return h.answer(pkt, client, epochOf(h.srv.now()))
+}
+
+// answer is handlePacket at a given connection-id epoch: a reader reads the
+// clock once for a whole batch of packets, as the clock is slow on some
+// virtual machines (200 ns here) and ids are minute-grained anyway.
+func (h *handler) answer(pkt []byte, client netip.AddrPort, epoch uint64) (reply []byte) {
 	defer func() {
 		if p := recover(); p != nil {
 			h.srv.logPanic(p)
 			reply = nil
 		}
 	}()
-	return h.handle(pkt, client)
+	return h.handleAt(pkt, client, epoch)
 }
 
-// handle answers one packet. What gets which answer:
+// handle answers one packet at the current epoch, without recovering.
+func (h *handler) handle(pkt []byte, client netip.AddrPort) []byte {
+	return h.handleAt(pkt, client, epochOf(h.srv.now()))
+}
+
+// handleAt answers one packet. What gets which answer:
 //   - shorter than a header, or a connect without the protocol id: silence,
 //     as there is nobody we know to answer and nothing to say;
 //   - a connect: its 16-byte reply, no larger than the request;
@@ -148,7 +161,7 @@ func (h *handler) handlePacket(pkt []byte, client netip.AddrPort) (reply []byte)
 //     it gets a full answer or an error packet. Error packets are still
 //     capped at the request's length (silence past it): a truncated request
 //     is not a client that needs the text.
-func (h *handler) handle(pkt []byte, client netip.AddrPort) []byte {
+func (h *handler) handleAt(pkt []byte, client netip.AddrPort, epoch uint64) []byte {
 	if len(pkt) < headerLen {
 		return nil
 	}
@@ -156,7 +169,6 @@ func (h *handler) handle(pkt []byte, client netip.AddrPort) []byte {
 	id := be.Uint64(pkt[0:8])
 	action := be.Uint32(pkt[8:12])
 	tx := be.Uint32(pkt[12:16])
-	epoch := epochOf(h.srv.now())
 
 	if action == actionConnect {
 		if id != protocolID {

@@ -29,7 +29,7 @@ func ListenReusePort(ctx context.Context, network, addr string, n int) ([]*net.U
 			for _, c := range conns {
 				c.Close()
 			}
-			return nil, fmt.Errorf("listen %s %s: %w", network, addr, err)
+			return nil, err // a *net.OpError, which names the address
 		}
 		c := pc.(*net.UDPConn)
 		if len(conns) == 0 {
@@ -39,3 +39,7 @@ func ListenReusePort(ctx context.Context, network, addr string, n int) ([]*net.U
 	}
 	return conns, nil
 }
+
+// CanReusePort reports whether ListenReusePort can open more than one
+// socket on this system.
+func CanReusePort() bool { return reusePortControl != nil }

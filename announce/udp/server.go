@@ -61,6 +61,9 @@ type Server struct {
 	maxPeers4, maxPeers6 int
 
 	panics atomic.Uint64
+	// noBatch makes Serve read a packet at a time even where batches are
+	// available, so that tests cover both loops.
+	noBatch bool
 
 	mu      sync.Mutex
 	closing bool
@@ -96,10 +99,12 @@ func NewServer(t Tracker, cfg Config, log zerolog.Logger) *Server {
 
 // Serve reads and answers packets on conn until ctx is done or Close or
 // Shutdown is called, then returns nil. One goroutine, this one, reads
-// conn; it answers each packet before reading the next, from buffers it
-// reuses. Serve owns conn and closes it. It may be called for several
-// sockets at once (IPv4 and IPv6, or ListenReusePort's). It returns an
-// error only when reading fails for good.
+// conn; it answers the packets of one read before reading again, from
+// buffers it reuses. On Linux one read takes up to batchSize waiting
+// datagrams (recvmmsg) and one write sends all their answers (sendmmsg);
+// elsewhere it is a packet at a time. Serve owns conn and closes it. It
+// may be called for several sockets at once (IPv4 and IPv6, or
+// ListenReusePort's). It returns an error only when reading fails for good.
 func (s *Server) Serve(ctx context.Context, conn *net.UDPConn) error {
 	if !s.addConn(conn) {
 		conn.Close()
@@ -111,24 +116,24 @@ func (s *Server) Serve(ctx context.Context, conn *net.UDPConn) error {
 	defer stop()
 
 	s.log.Debug().Stringer("addr", conn.LocalAddr()).Msg("udp serving")
+	if !s.noBatch {
+		if served, err := s.serveBatches(ctx, conn); served {
+			return err
+		}
+	}
+	return s.servePackets(ctx, conn)
+}
+
+// servePackets is Serve's loop one packet at a time.
+func (s *Server) servePackets(ctx context.Context, conn *net.UDPConn) error {
 	h := s.newHandler()
 	buf := make([]byte, readBufferSize)
 	var delay time.Duration
 	for {
 		n, client, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if ctx.Err() != nil || s.isClosing() {
-				return nil
-			}
-			if !temporaryReadError(err) {
-				return fmt.Errorf("udp read on %s: %w", conn.LocalAddr(), err)
-			}
-			// Back off so that an error that repeats does not spin a
-			// core and flood the log.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn().Err(err).Dur("retry_in", delay).Msg("udp read failed")
-			if !sleepCtx(ctx, delay) {
-				return nil
+			if again, err := s.readFailed(ctx, conn, err, &delay); !again {
+				return err
 			}
 			continue
 		}
@@ -150,6 +155,27 @@ func (s *Server) Serve(ctx context.Context, conn *net.UDPConn) error {
 			s.log.Debug().Err(err).Msg("udp write failed")
 		}
 	}
+}
+
+// readFailed decides what a reader does after reading conn failed with
+// err: it reports again after a pause (doubling in *delay up to a second)
+// when the error may pass, and otherwise the error Serve returns: nil when
+// the server or ctx is closing.
+func (s *Server) readFailed(ctx context.Context, conn *net.UDPConn, err error, delay *time.Duration) (again bool, _ error) {
+	if ctx.Err() != nil || s.isClosing() {
+		return false, nil
+	}
+	if !temporaryReadError(err) {
+		return false, fmt.Errorf("udp read on %s: %w", conn.LocalAddr(), err)
+	}
+	// Back off so that an error that repeats does not spin a core and
+	// flood the log.
+	*delay = min(max(2**delay, 5*time.Millisecond), time.Second)
+	s.log.Warn().Err(err).Dur("retry_in", *delay).Msg("udp read failed")
+	if !sleepCtx(ctx, *delay) {
+		return false, nil
+	}
+	return true, nil
 }
 
 // temporaryReadError reports whether reading may succeed if tried again.
