@@ -70,6 +70,9 @@ func dbError(err error) error {
 }
 
 func main() {
+	// No heap profile is ever taken: sampling would only spend memory (the
+	// runtime's table of sampled call stacks) on a long-running server.
+	runtime.MemProfileRate = 0
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
@@ -374,6 +377,7 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "interval", Usage: "announce interval for every mode (default: the mode's own)"},
 		&cli.DurationFlag{Name: "min-interval", Usage: "min interval for every mode (default: the mode's own)"},
 		&cli.DurationFlag{Name: "flush-interval", Value: store.DefaultFlushInterval, Usage: "how often changed state is written to the database"},
+		&cli.IntFlag{Name: "gc-percent", Value: daemon.DefaultGCPercent, Usage: "let the heap grow this many percent past its live data before collecting (GOGC; default: GOGC when set, else 20); a negative value turns collection off"},
 		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "address or CIDR of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable)"},
 		&cli.BoolFlag{Name: "daemon", Usage: "detach and run in the background, writing --pidfile"},
 		&cli.StringFlag{Name: "pidfile", Value: daemon.DefaultPidFile, Usage: "where --daemon writes its pid (written without --daemon too when given)"},
@@ -392,6 +396,9 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	}
 	if c.Int("maxpeers") < 1 {
 		return usageError("--maxpeers must be at least 1")
+	}
+	if c.IsSet("gc-percent") || os.Getenv("GOGC") == "" {
+		daemon.SetGCPercent(c.Int("gc-percent"))
 	}
 	var proxies []netip.Prefix
 	for _, p := range c.StringSlice("trusted-proxy") {
@@ -467,6 +474,7 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	storeDone := make(chan error, 1)
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	go func() { storeDone <- st.Run(storeCtx) }()
+	go daemon.ReturnMemory(ctx, time.Second)
 	// Whatever happens below, the store flushes and closes last.
 	defer func() {
 		stopStore()

@@ -14,82 +14,78 @@ import (
 // caller's buffers have grown to size.
 func (s *Store) Announce(req *Request, resp *Response) error {
 	hash := req.InfoHash
-	sh, t := s.find(&hash)
-	if t == nil {
+	sh, pos := s.find(&hash)
+	if pos < 0 {
 		var err error
-		if t, err = s.organic(sh, &hash); err != nil {
+		if pos, err = s.organic(sh, &hash); err != nil {
 			sh.mu.Unlock()
 			return err
 		}
 	}
-	s.apply(sh, t, req, resp)
+	s.apply(sh, pos, req, resp)
 	sh.mu.Unlock()
 	return nil
 }
 
 // find locks the shard that holds hash's torrent, following a hybrid
-// torrent's alias to its primary infohash, and returns it with the torrent.
-// When the infohash is unknown, t is nil and hash's own shard is locked.
-func (s *Store) find(hash *[20]byte) (sh *shard, t *torrent) {
+// torrent's alias to its primary infohash, and returns it with the
+// torrent's position in it. When the infohash is unknown, pos is -1 and
+// hash's own shard is locked.
+func (s *Store) find(hash *[20]byte) (sh *shard, pos int) {
 	sh = s.shardOf(hash)
 	sh.mu.Lock()
-	if t = sh.torrents[*hash]; t != nil {
-		return sh, t
+	if pos = sh.find(hash); pos >= 0 {
+		return sh, pos
 	}
 	primary, isAlias := sh.aliases[*hash]
 	if !isAlias {
-		return sh, nil
+		return sh, -1
 	}
 	sh.mu.Unlock()
 	home := s.shardOf(&primary)
 	home.mu.Lock()
-	if t = home.torrents[primary]; t != nil {
-		return home, t
+	if pos = home.find(&primary); pos >= 0 {
+		return home, pos
 	}
 	// The torrent went away between the two locks (a purge): answer as
 	// for an unknown infohash, from its own shard.
 	home.mu.Unlock()
 	sh.mu.Lock()
-	return sh, nil
+	return sh, -1
 }
 
 // organic registers an unknown infohash on its first announce, when the
-// tracker is unlocked and below its torrent bound. sh must be locked.
-func (s *Store) organic(sh *shard, hash *[20]byte) (*torrent, error) {
+// tracker is unlocked and below its torrent bound, and returns its
+// position. sh must be locked.
+func (s *Store) organic(sh *shard, hash *[20]byte) (int, error) {
 	if s.cfg.Locked {
-		return nil, ErrUnregistered
+		return -1, ErrUnregistered
 	}
 	if s.torrentCount.Load() >= int64(s.cfg.MaxTorrents) {
-		return nil, ErrTorrentLimit
+		return -1, ErrTorrentLimit
 	}
-	t := newTorrent(*hash, modes.Default)
-	sh.torrents[*hash] = t
+	pos := sh.add(newTorrent(*hash, modes.Default))
 	s.torrentCount.Add(1)
-	sh.markDirty(t, dirtyRecord)
-	return t, nil
+	sh.markDirty(pos, dirtyRecord)
+	return pos, nil
 }
 
-func newTorrent(hash [20]byte, mode modes.Mode) *torrent {
-	return &torrent{
-		hash: hash,
-		mode: mode,
-		v4:   peerlist.New(modes.Record4),
-		v6:   peerlist.New(modes.Record6),
-	}
+func newTorrent(hash [20]byte, mode modes.Mode) torrent {
+	return torrent{hash: hash, mode: mode, v4: peerlist.New(modes.Record4)}
 }
 
-// apply updates t's swarm with req and fills resp. sh must be locked.
-func (s *Store) apply(sh *shard, t *torrent, req *Request, resp *Response) {
+// apply updates the swarm of the torrent at pos with req and fills resp.
+// sh must be locked.
+func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response) {
+	t := sh.at(pos)
 	mode := t.mode.Or(s.cfg.Mode)
 	timing := &s.timing[mode]
 	tick := s.tickNow()
 	sh.announces++
 
-	own, other := &t.v4, &t.v6
 	var key [18]byte
 	keyLen := 6
 	if req.Is6 {
-		own, other = &t.v6, &t.v4
 		copy(key[:], req.Addr[:])
 		keyLen = 18
 	} else {
@@ -103,14 +99,24 @@ func (s *Store) apply(sh *shard, t *torrent, req *Request, resp *Response) {
 	changed := false
 	if req.Event == EventCompleted {
 		t.completed++
-		sh.markDirty(t, dirtyRecord)
+		sh.markDirty(pos, dirtyRecord)
+	}
+	leaving := req.Event == EventStopped || req.Event == EventCompleted && mode.LeavesOnComplete()
+	own := &t.v4
+	if req.Is6 {
+		// A leaving peer needs no list; a new one gets one.
+		if own = sh.peers6(t); own == nil && !leaving {
+			own = sh.peers6ToAdd(t)
+		}
 	}
 	switch {
-	case req.Event == EventStopped,
-		req.Event == EventCompleted && mode.LeavesOnComplete():
-		if own.Remove(peerKey) {
+	case leaving:
+		if own != nil && own.Remove(peerKey) {
 			s.peerCount.Add(-1)
 			changed = true
+			if req.Is6 {
+				sh.dropEmpty6(t)
+			}
 		}
 	default:
 		var flags uint8
@@ -123,23 +129,42 @@ func (s *Store) apply(sh *shard, t *torrent, req *Request, resp *Response) {
 		}
 		self = s.putPeer(own, peerKey, uint8(tick), flags)
 		changed = true
+		if req.Is6 && self < 0 {
+			sh.dropEmpty6(t) // over budget: keep no empty list
+		}
 	}
-	if t.lastActive != tick {
-		t.lastActive = tick
-		sh.markDirty(t, dirtyRecord)
+	if t.lastActive != uint16(tick) {
+		t.lastActive = uint16(tick)
+		sh.markDirty(pos, dirtyRecord)
 	}
 	if changed && mode.PersistsPeers() {
-		sh.markDirty(t, dirtySwarm)
+		sh.markDirty(pos, dirtySwarm)
 	}
 
+	// Answer from the requester's family, and the other one when it may
+	// take both.
+	v4, v6 := &t.v4, sh.peers6(t)
+	var view modes.Swarm
+	if req.Is6 {
+		if v6 != nil {
+			view = v6.View()
+		} else {
+			view.Stride = modes.Record6
+		}
+		if req.BothFamilies {
+			o := v4.View()
+			view.OtherRecords, view.OtherStride, view.OtherLeechers = o.Records, o.Stride, o.Leechers
+		}
+	} else {
+		view = v4.View()
+		if req.BothFamilies && v6 != nil {
+			o := v6.View()
+			view.OtherRecords, view.OtherStride, view.OtherLeechers = o.Records, o.Stride, o.Leechers
+		}
+	}
 	max := s.cfg.MaxPeers
 	if req.NumWant >= 0 && int(req.NumWant) < max {
 		max = int(req.NumWant)
-	}
-	view := own.View()
-	if req.BothFamilies {
-		o := other.View()
-		view.OtherRecords, view.OtherStride, view.OtherLeechers = o.Records, o.Stride, o.Leechers
 	}
 	if self >= 0 {
 		self = view.Index(self)
@@ -157,14 +182,15 @@ func (s *Store) apply(sh *shard, t *torrent, req *Request, resp *Response) {
 	for _, i := range sel {
 		isOther, pos := view.Locate(int(i))
 		if isOther == req.Is6 {
-			resp.Peers4 = append(resp.Peers4, t.v4.Record(pos)[:modes.Record4-2]...)
+			resp.Peers4 = append(resp.Peers4, v4.Record(pos)[:modes.Record4-2]...)
 		} else {
-			resp.Peers6 = append(resp.Peers6, t.v6.Record(pos)[:modes.Record6-2]...)
+			resp.Peers6 = append(resp.Peers6, v6.Record(pos)[:modes.Record6-2]...)
 		}
 	}
 
-	resp.Complete = uint32(t.v4.Seeders() + t.v6.Seeders())
-	resp.Incomplete = uint32(t.v4.Leechers() + t.v6.Leechers())
+	seeders, leechers := sh.counts(t)
+	resp.Complete = uint32(seeders)
+	resp.Incomplete = uint32(leechers)
 	resp.Downloaded = t.completed
 	resp.Interval, resp.MinInterval = modes.Intervals(mode, *timing, s.rate.Load(), &sh.rand)
 }
@@ -172,7 +198,7 @@ func (s *Store) apply(sh *shard, t *torrent, req *Request, resp *Response) {
 // putPeer stores a peer unless it is new and the peer budget is spent; it
 // returns the peer's position, or -1 when it was not stored.
 func (s *Store) putPeer(l *peerlist.List, key []byte, stamp, flags uint8) int {
-	if l.Find(key) < 0 && s.peerCount.Load() >= int64(s.cfg.MaxPeersTotal) {
+	if s.peerCount.Load() >= int64(s.cfg.MaxPeersTotal) && l.Find(key) < 0 {
 		if !s.overBudget.Swap(true) {
 			s.cfg.Log.Warn().Int("max_peers_total", s.cfg.MaxPeersTotal).
 				Msg("peer budget reached: new peers get peer lists but are not stored")
@@ -189,14 +215,16 @@ func (s *Store) putPeer(l *peerlist.List, key []byte, stamp, flags uint8) int {
 // Scrape returns a torrent's counts (BEP 48); ok is false when the infohash
 // is not registered.
 func (s *Store) Scrape(hash [20]byte) (counts ScrapeCounts, ok bool) {
-	sh, t := s.find(&hash)
-	if t != nil {
+	sh, pos := s.find(&hash)
+	if pos >= 0 {
+		t := sh.at(pos)
+		seeders, leechers := sh.counts(t)
 		counts = ScrapeCounts{
-			Complete:   uint32(t.v4.Seeders() + t.v6.Seeders()),
-			Incomplete: uint32(t.v4.Leechers() + t.v6.Leechers()),
+			Complete:   uint32(seeders),
+			Incomplete: uint32(leechers),
 			Downloaded: t.completed,
 		}
 	}
 	sh.mu.Unlock()
-	return counts, t != nil
+	return counts, pos >= 0
 }

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
+	"runtime"
+	"slices"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/bbolt"
 
@@ -31,29 +35,17 @@ func (s *Store) load() error {
 			return err
 		}
 		return tx.Bucket(migrate.BucketSwarms).ForEach(func(k, v []byte) error {
-			var hash [20]byte
-			copy(hash[:], k)
-			sh := s.shardOf(&hash)
-			t := sh.torrents[hash]
-			if len(k) != 20 || t == nil || !t.mode.Or(s.cfg.Mode).PersistsPeers() {
+			if !s.restoreSwarm(k, v, nowTick) {
 				stale = append(stale, append([]byte(nil), k...))
-				return nil
 			}
-			savedTick, v4, v6, err := decodeSwarm(v)
-			if err != nil {
-				s.cfg.Log.Warn().Hex("infohash", k).Err(err).Msg("dropping unreadable persisted swarm")
-				stale = append(stale, append([]byte(nil), k...))
-				return nil
-			}
-			timeout := s.Timing(t.mode).PeerTimeout
-			s.restore(&t.v4, v4, savedTick, nowTick, timeout)
-			s.restore(&t.v6, v6, savedTick, nowTick, timeout)
 			return nil
 		})
 	})
+	s.loadBuf = nil
 	if err != nil {
 		return fmt.Errorf("load %s: %w", s.db.path, err)
 	}
+	defer s.db.releaseMapped()
 	if len(stale) > 0 {
 		err := s.db.bolt.Update(func(tx *bbolt.Tx) error {
 			b := tx.Bucket(migrate.BucketSwarms)
@@ -74,20 +66,58 @@ func (s *Store) load() error {
 	return nil
 }
 
+// restoreSwarm puts one persisted swarm (key k, value v) back into memory;
+// it returns false when the file should no longer hold it.
+func (s *Store) restoreSwarm(k, v []byte, nowTick uint32) bool {
+	if len(k) != 20 {
+		return false
+	}
+	var hash [20]byte
+	copy(hash[:], k)
+	sh := s.shardOf(&hash)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	pos := sh.find(&hash)
+	if pos < 0 {
+		return false
+	}
+	t := sh.at(pos)
+	if !t.mode.Or(s.cfg.Mode).PersistsPeers() {
+		return false
+	}
+	savedTick, v4, v6, err := decodeSwarm(v)
+	if err != nil {
+		s.cfg.Log.Warn().Hex("infohash", k).Err(err).Msg("dropping unreadable persisted swarm")
+		return false
+	}
+	timeout := s.Timing(t.mode).PeerTimeout
+	s.restore(&t.v4, v4, savedTick, nowTick, timeout)
+	if len(v6) > 0 {
+		s.restore(sh.peers6ToAdd(t), v6, savedTick, nowTick, timeout)
+		sh.dropEmpty6(t)
+	}
+	return true
+}
+
 // restore puts persisted records back into l, restamped to the current
-// tick, leaving out the expired ones.
+// tick, leaving out the expired ones. The records are copied (they may be
+// the file's own memory) into a scratch buffer that l.Load then takes in
+// bulk.
 func (s *Store) restore(l *peerlist.List, recs []byte, savedTick, nowTick uint32, timeout time.Duration) {
 	stride := l.Stride()
+	buf := s.loadBuf[:0]
 	for off := 0; off+stride <= len(recs); off += stride {
 		rec := recs[off : off+stride]
 		stamp, ok := restamp(rec[stride-2], savedTick, nowTick, timeout)
 		if !ok {
 			continue
 		}
-		if _, added := l.Put(rec[:stride-2], stamp, rec[stride-1]); added {
-			s.peerCount.Add(1)
-		}
+		buf = append(buf, rec...)
+		buf[len(buf)-2] = stamp
 	}
+	s.loadBuf = buf
+	before := l.Len()
+	s.peerCount.Add(int64(l.Load(buf) - before))
 }
 
 // addTorrent puts a registered torrent into memory, or updates the mode of
@@ -95,17 +125,16 @@ func (s *Store) restore(l *peerlist.List, recs []byte, savedTick, nowTick uint32
 func (s *Store) addTorrent(rec *Torrent) {
 	sh := s.shardOf(&rec.InfoHash)
 	sh.mu.Lock()
-	t := sh.torrents[rec.InfoHash]
-	if t == nil {
-		t = newTorrent(rec.InfoHash, rec.Mode)
+	if pos := sh.find(&rec.InfoHash); pos >= 0 {
+		sh.at(pos).mode = rec.Mode
+	} else {
+		t := newTorrent(rec.InfoHash, rec.Mode)
 		t.completed = uint32(rec.Completed)
 		if !rec.LastActive.IsZero() {
-			t.lastActive = modes.TickOf(rec.LastActive)
+			t.lastActive = uint16(modes.TickOf(rec.LastActive))
 		}
-		sh.torrents[rec.InfoHash] = t
+		sh.add(t)
 		s.torrentCount.Add(1)
-	} else {
-		t.mode = rec.Mode
 	}
 	sh.mu.Unlock()
 	if rec.HasAlias {
@@ -128,10 +157,24 @@ type pending struct {
 	swarmOff, swarmEnd int
 }
 
-// Flush writes every dirty torrent in one transaction: registry counters,
-// new organic torrents and the peer lists of modes that persist them. The
-// shard locks are held only while copying, never during the write. On
-// failure the state is marked dirty again for the next try.
+// A flush writes in transactions of about flushChunk bytes of peers or
+// flushChunkTorrents torrents, whichever comes first, cut between shards:
+// shards follow the first infohash byte, so each transaction covers one
+// range of keys and touches only that range's pages. Its memory (the copy
+// of the peers, and bbolt's copies of the pages it rewrites) stays bounded
+// however many peers are dirty, and the announces waiting for the CPU get
+// it between transactions.
+const (
+	flushChunk         = 1 << 20
+	flushChunkTorrents = 1024
+	// flushKeep is the most buffer space a flush keeps for the next one.
+	flushKeep = 64 << 10
+)
+
+// Flush writes every dirty torrent: registry counters, new organic
+// torrents and the peer lists of modes that persist them. The shard locks
+// are held only while copying, never during a write. On failure the state
+// not yet written is marked dirty again for the next try.
 func (s *Store) Flush() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -141,40 +184,83 @@ func (s *Store) Flush() error {
 // flushLocked is Flush for a caller that holds writeMu.
 func (s *Store) flushLocked() error {
 	tick := s.tickNow()
-	buf := s.flushBuf[:0]
-	var batch []pending
+	buf, batch := s.flushBuf[:0], s.flushBatch[:0]
+	var err error
 	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.Lock()
-		for _, t := range sh.dirty {
-			p := pending{hash: t.hash, dirty: t.dirty, completed: t.completed, lastActive: t.lastActive,
-				persist: t.mode.Or(s.cfg.Mode).PersistsPeers()}
-			if p.dirty&dirtySwarm != 0 && p.persist {
-				p.swarmOff = len(buf)
-				buf = appendSwarm(buf, tick, t.v4.Records(), t.v6.Records())
-				p.swarmEnd = len(buf)
-			}
-			t.dirty = 0
-			batch = append(batch, p)
+		buf, batch = s.collect(&s.shards[i], tick, buf, batch)
+		if len(batch) == 0 || (i+1 < len(s.shards) && len(buf) < flushChunk && len(batch) < flushChunkTorrents) {
+			continue
 		}
-		clear(sh.dirty)
-		sh.dirty = sh.dirty[:0]
-		sh.mu.Unlock()
+		if err = s.write(batch, buf, tick); err != nil {
+			break
+		}
+		buf, batch = buf[:0], batch[:0]
+		runtime.Gosched()
 	}
-	s.flushBuf = buf
-	if len(batch) == 0 {
-		return nil
+	// Keep the buffers for the next flush unless a busy one grew them:
+	// between flushes they would be memory held for nothing.
+	s.flushBuf, s.flushBatch = nil, nil
+	if cap(buf) <= flushKeep {
+		s.flushBuf = buf[:0]
 	}
+	if cap(batch)*int(unsafe.Sizeof(pending{})) <= flushKeep {
+		s.flushBatch = batch[:0]
+	}
+	return err
+}
+
+// collect copies sh's dirty torrents out into batch (their peers into
+// buf) and clears their dirty bits.
+func (s *Store) collect(sh *shard, tick uint32, buf []byte, batch []pending) ([]byte, []pending) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, pos := range sh.dirty {
+		t := sh.at(int(pos))
+		if t.dirty() == 0 {
+			continue
+		}
+		p := pending{hash: t.hash, dirty: t.dirty(), completed: t.completed, lastActive: fullTick(t.lastActive, tick),
+			persist: t.mode.Or(s.cfg.Mode).PersistsPeers()}
+		if p.dirty&dirtySwarm != 0 && p.persist {
+			var v6 []byte
+			if l := sh.peers6(t); l != nil {
+				v6 = l.Records()
+			}
+			p.swarmOff = len(buf)
+			buf = appendSwarm(buf, tick, t.v4.Records(), v6)
+			p.swarmEnd = len(buf)
+		}
+		t.flags &^= dirtyRecord | dirtySwarm
+		batch = append(batch, p)
+	}
+	sh.dirty = sh.dirty[:0]
+	if cap(sh.dirty) > 256 {
+		sh.dirty = nil // a burst grew it; most flushes find a few
+	}
+	return buf, batch
+}
+
+// write writes one batch in one transaction, in key order; on failure it
+// marks the batch dirty again.
+func (s *Store) write(batch []pending, buf []byte, tick uint32) error {
+	slices.SortFunc(batch, func(a, b pending) int { return bytes.Compare(a.hash[:], b.hash[:]) })
+	recs := s.recBuf[:0]
 	err := s.db.bolt.Update(func(tx *bbolt.Tx) error {
 		torrents := tx.Bucket(migrate.BucketTorrents)
 		swarms := tx.Bucket(migrate.BucketSwarms)
 		for i := range batch {
-			if err := writePending(torrents, swarms, &batch[i], buf, tick); err != nil {
+			if err := writePending(torrents, swarms, &batch[i], buf, &recs, tick); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	s.db.releaseMapped()
+	// The transaction is over: its puts no longer refer to recs.
+	s.recBuf = nil
+	if cap(recs) <= flushKeep {
+		s.recBuf = recs[:0]
+	}
 	if err != nil {
 		s.redirty(batch)
 		return fmt.Errorf("flush %d torrents to %s: %w", len(batch), s.db.path, err)
@@ -182,22 +268,28 @@ func (s *Store) flushLocked() error {
 	return nil
 }
 
-func writePending(torrents, swarms *bbolt.Bucket, p *pending, buf []byte, tick uint32) error {
+// writePending writes one torrent's dirty state. Its record is rebuilt in
+// *recs (which the transaction's puts keep referring to until it commits)
+// by patching the stored one's counters in place, so that a flush decodes
+// and allocates nothing per torrent.
+func writePending(torrents, swarms *bbolt.Bucket, p *pending, buf []byte, recs *[]byte, tick uint32) error {
 	if p.dirty&dirtyRecord != 0 {
-		var rec Torrent
+		// Only announces mark a record dirty, so the torrent has been
+		// announced.
+		lastActive := tickTime(p.lastActive)
+		start := len(*recs)
+		var err error
 		if old := torrents.Get(p.hash[:]); old != nil {
-			var err error
-			if rec, err = decodeRecord(p.hash[:], old); err != nil {
+			*recs, err = appendPatched(*recs, p.hash[:], old, uint64(p.completed), lastActive)
+			if err != nil {
 				return err
 			}
 		} else {
-			rec = Torrent{InfoHash: p.hash, Source: SourceOrganic, Added: tickTime(tick)}
+			rec := Torrent{InfoHash: p.hash, Source: SourceOrganic, Added: tickTime(tick),
+				Completed: uint64(p.completed), LastActive: lastActive}
+			*recs = encodeRecord(*recs, &rec)
 		}
-		rec.Completed = uint64(p.completed)
-		if p.lastActive != 0 {
-			rec.LastActive = tickTime(p.lastActive)
-		}
-		if err := torrents.Put(p.hash[:], encodeRecord(nil, &rec)); err != nil {
+		if err := torrents.Put(p.hash[:], (*recs)[start:]); err != nil {
 			return fmt.Errorf("write torrent %x: %w", p.hash, err)
 		}
 	}
@@ -225,9 +317,9 @@ func tickTime(tick uint32) time.Time {
 func (s *Store) redirty(batch []pending) {
 	for i := range batch {
 		p := &batch[i]
-		sh, t := s.find(&p.hash)
-		if t != nil && t.hash == p.hash {
-			sh.markDirty(t, p.dirty)
+		sh, pos := s.find(&p.hash)
+		if pos >= 0 && sh.at(pos).hash == p.hash {
+			sh.markDirty(pos, p.dirty)
 		}
 		sh.mu.Unlock()
 	}
@@ -240,12 +332,17 @@ func (s *Store) Sweep() {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for _, t := range sh.torrents {
+		for pos := range sh.n {
+			t := sh.at(pos)
 			mode := t.mode.Or(s.cfg.Mode)
 			maxAge := uint8(s.timing[mode].PeerTimeout / modes.Tick)
-			n := t.v4.Sweep(now, maxAge) + t.v6.Sweep(now, maxAge)
+			n := t.v4.Sweep(now, maxAge)
+			if l := sh.peers6(t); l != nil {
+				n += l.Sweep(now, maxAge)
+				sh.dropEmpty6(t)
+			}
 			if n > 0 && mode.PersistsPeers() {
-				sh.markDirty(t, dirtySwarm)
+				sh.markDirty(pos, dirtySwarm)
 			}
 			removed += n
 		}

@@ -99,6 +99,24 @@ func encodeRecord(dst []byte, t *Torrent) []byte {
 	return appendString(dst, t.Origin)
 }
 
+// appendPatched appends old, the stored record of the torrent with infohash
+// key, with its completed count and last activity replaced.
+func appendPatched(dst, key, old []byte, completed uint64, lastActive time.Time) ([]byte, error) {
+	if len(old) < recordFixed || old[0] != recordFormat {
+		// decodeRecord says what is wrong with it.
+		if _, err := decodeRecord(key, old); err != nil {
+			return dst, err
+		}
+		return dst, fmt.Errorf("%w %x", errBadRecord, key)
+	}
+	start := len(dst)
+	dst = append(dst, old...)
+	rec := dst[start:]
+	binary.BigEndian.PutUint64(rec[12:], uint64(unixOrZero(lastActive)))
+	binary.BigEndian.PutUint64(rec[20:], completed)
+	return dst, nil
+}
+
 func appendString(dst []byte, s string) []byte {
 	if len(s) > maxStoredString {
 		s = s[:maxStoredString]

@@ -67,10 +67,9 @@ func (s *Store) Torrents(fn func(*Torrent) error) error {
 }
 
 func (s *Store) liveCounts(t *Torrent) {
-	sh, mt := s.find(&t.InfoHash)
-	if mt != nil {
-		t.Seeders = mt.v4.Seeders() + mt.v6.Seeders()
-		t.Leechers = mt.v4.Leechers() + mt.v6.Leechers()
+	sh, pos := s.find(&t.InfoHash)
+	if pos >= 0 {
+		t.Seeders, t.Leechers = sh.counts(sh.at(pos))
 	}
 	sh.mu.Unlock()
 }
@@ -107,14 +106,11 @@ func (s *Store) Purge(o PurgeOptions) (PurgeReport, error) {
 func (s *Store) dropTorrent(hash [20]byte) {
 	sh := s.shardOf(&hash)
 	sh.mu.Lock()
-	t := sh.torrents[hash]
-	if t != nil {
-		delete(sh.torrents, hash)
+	if pos := sh.find(&hash); pos >= 0 {
+		// Its entry in the flush list goes with it, so the next flush
+		// cannot write it back.
+		s.peerCount.Add(-int64(sh.removeTorrent(pos)))
 		s.torrentCount.Add(-1)
-		s.peerCount.Add(-int64(t.v4.Len() + t.v6.Len()))
-		// A dirty torrent still sits in the flush list; clearing its bits
-		// makes the next flush skip writing it back.
-		t.dirty = 0
 	}
 	sh.mu.Unlock()
 	// Aliases point at the primary: drop any that name this torrent.

@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,17 +74,25 @@ type Store struct {
 	// writeMu serialises every write this process makes to the file
 	// (flushes, registrations, purges) so a flush can never write back a
 	// torrent that a purge has just removed.
-	writeMu  sync.Mutex
-	flushBuf []byte
+	writeMu    sync.Mutex
+	flushBuf   []byte
+	flushBatch []pending
+	recBuf     []byte
+	// loadBuf is scratch space for restoring persisted swarms.
+	loadBuf []byte
 }
 
 type shard struct {
-	mu       sync.Mutex
-	torrents map[[20]byte]*torrent
+	mu sync.Mutex
+	table
+	// v6 holds the IPv6 peers of the torrents that have any (most swarms
+	// have none, so a torrent value carries no room for them).
+	v6 map[[20]byte]*peerlist.List
 	// aliases maps the second infohash of a hybrid torrent to its primary
 	// one, which may live in another shard.
-	aliases   map[[20]byte][20]byte
-	dirty     []*torrent
+	aliases map[[20]byte][20]byte
+	// dirty lists the positions of the torrents with dirty bits set.
+	dirty     []uint32
 	rand      modes.Rand
 	sel       []int32
 	announces uint32
@@ -91,19 +100,34 @@ type shard struct {
 	_ [40]byte
 }
 
-// torrent is one swarm in memory. Names, sizes and origins stay in the file:
-// memory holds only what an announce needs.
+// torrent is one swarm in memory, a value in its shard's table. Names,
+// sizes and origins stay in the file: memory holds only what an announce
+// needs. It is 56 bytes.
 type torrent struct {
-	hash       [20]byte
-	mode       modes.Mode
-	dirty      uint8
-	completed  uint32
-	lastActive uint32 // tick; 0 when never announced
+	v4        peerlist.List
+	hash      [20]byte
+	completed uint32
 	// cursor is the policies' rotation state for the whole swarm (small's
 	// last_start, surge's seeder rotation).
 	cursor uint32
-	v4, v6 peerlist.List
+	// lastActive is the low 16 bits of the tick of the last announce: a
+	// flush, which writes the full time, follows it within minutes, and
+	// otherwise it only tells whether this tick's announce is the first.
+	lastActive uint16
+	mode       modes.Mode
+	// flags holds the dirty bits and flagHas6.
+	flags uint8
 }
+
+// flagHas6 tells that the shard's v6 map holds IPv6 peers for a torrent.
+const flagHas6 uint8 = 1 << 7
+
+func (t *torrent) dirty() uint8 { return t.flags &^ flagHas6 }
+func (t *torrent) has6() bool   { return t.flags&flagHas6 != 0 }
+
+// fullTick returns the tick whose low 16 bits are low and which is the
+// latest not after now.
+func fullTick(low uint16, now uint32) uint32 { return now - uint32(uint16(now)-low) }
 
 // Dirty bits: what a flush must write for a torrent.
 const (
@@ -160,7 +184,8 @@ func newStore(db *DB, cfg Config) *Store {
 	seed := uint64(cfg.Now().UnixNano())
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.torrents = make(map[[20]byte]*torrent)
+		sh.seed = maphash.MakeSeed()
+		sh.v6 = make(map[[20]byte]*peerlist.List)
 		sh.aliases = make(map[[20]byte][20]byte)
 		sh.rand = modes.NewRand(seed + uint64(i)*0x9e3779b97f4a7c15)
 		sh.sel = make([]int32, 0, modes.BufferLen(cfg.MaxPeers))
@@ -236,10 +261,79 @@ func (s *Store) Counts() (torrents, peers int64) {
 
 func (s *Store) tickNow() uint32 { return modes.TickOf(s.cfg.Now()) }
 
-// markDirty records that t has something to write; sh must be locked.
-func (sh *shard) markDirty(t *torrent, bits uint8) {
-	if t.dirty == 0 {
-		sh.dirty = append(sh.dirty, t)
+// markDirty records that the torrent at pos has something to write; sh
+// must be locked.
+func (sh *shard) markDirty(pos int, bits uint8) {
+	t := sh.at(pos)
+	if t.dirty() == 0 {
+		sh.dirty = append(sh.dirty, uint32(pos))
 	}
-	t.dirty |= bits
+	t.flags |= bits
+}
+
+// peers6 returns t's IPv6 peers, nil when it has none; sh must be locked.
+func (sh *shard) peers6(t *torrent) *peerlist.List {
+	if !t.has6() {
+		return nil
+	}
+	return sh.v6[t.hash]
+}
+
+// peers6ToAdd returns t's IPv6 peer list, creating an empty one when it has
+// none yet; sh must be locked.
+func (sh *shard) peers6ToAdd(t *torrent) *peerlist.List {
+	if l := sh.peers6(t); l != nil {
+		return l
+	}
+	l := new(peerlist.List)
+	*l = peerlist.New(modes.Record6)
+	sh.v6[t.hash] = l
+	t.flags |= flagHas6
+	return l
+}
+
+// dropEmpty6 forgets t's IPv6 list once it is empty; sh must be locked.
+func (sh *shard) dropEmpty6(t *torrent) {
+	if l := sh.peers6(t); l != nil && l.Len() == 0 {
+		delete(sh.v6, t.hash)
+		t.flags &^= flagHas6
+	}
+}
+
+// counts returns t's seeders and leechers over both families; sh must be
+// locked.
+func (sh *shard) counts(t *torrent) (seeders, leechers int) {
+	seeders, leechers = t.v4.Seeders(), t.v4.Leechers()
+	if l := sh.peers6(t); l != nil {
+		seeders += l.Seeders()
+		leechers += l.Leechers()
+	}
+	return seeders, leechers
+}
+
+// removeTorrent removes the torrent at pos from the shard, with its IPv6
+// peers, and returns how many peers it held; sh must be locked.
+func (sh *shard) removeTorrent(pos int) (peers int) {
+	t := sh.at(pos)
+	peers = t.v4.Len()
+	if l := sh.peers6(t); l != nil {
+		peers += l.Len()
+		delete(sh.v6, t.hash)
+	}
+	moved := sh.remove(pos)
+	// The dirty list names positions: forget the removed torrent's and
+	// follow the one that moved into its place.
+	w := 0
+	for _, p := range sh.dirty {
+		switch int(p) {
+		case pos:
+			continue
+		case moved:
+			p = uint32(pos)
+		}
+		sh.dirty[w] = p
+		w++
+	}
+	sh.dirty = sh.dirty[:w]
+	return peers
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/bbolt"
 
@@ -412,5 +413,142 @@ func BenchmarkAnnounce(b *testing.B) {
 		req.Port = uint16(i % peers)
 		resp.Reset()
 		_ = st.Announce(&req, resp)
+	}
+}
+
+func TestTorrentValueSize(t *testing.T) {
+	if got := unsafe.Sizeof(torrent{}); got != 56 {
+		t.Fatalf("a torrent value is %d bytes, want 56", got)
+	}
+}
+
+func TestFullTick(t *testing.T) {
+	for _, now := range []uint32{70000, 65536, 131071, 29000000} {
+		for _, ago := range []uint32{0, 1, 255, 65535} {
+			if got := fullTick(uint16(now-ago), now); got != now-ago {
+				t.Fatalf("fullTick(%d, %d) = %d, want %d", uint16(now-ago), now, got, now-ago)
+			}
+		}
+	}
+}
+
+func TestAppendPatched(t *testing.T) {
+	in := Torrent{InfoHash: hash(2), Name: "n", Origin: "o", Mode: modes.Large, Source: SourceImport,
+		Added: time.Unix(1700000000, 0).UTC(), Completed: 3}
+	last := time.Unix(1700000900, 0).UTC()
+	b, err := appendPatched([]byte("x"), in.InfoHash[:], encodeRecord(nil, &in), 9, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeRecord(in.InfoHash[:], b[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := in
+	want.Completed, want.LastActive = 9, last
+	if got != want {
+		t.Fatalf("patched record %+v, want %+v", got, want)
+	}
+	if _, err := appendPatched(nil, in.InfoHash[:], []byte{9, 9}, 1, last); err == nil {
+		t.Fatal("a malformed record was patched")
+	}
+}
+
+func announce6(t *testing.T, st *Store, h [20]byte, port uint16, left uint64, ev Event) *Response {
+	t.Helper()
+	req := Request{InfoHash: h, Port: port, Left: left, Event: ev, NumWant: -1, Is6: true, BothFamilies: true}
+	req.Addr = [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}
+	resp := &Response{}
+	if err := st.Announce(&req, resp); err != nil {
+		t.Fatalf("Announce port %d: %v", port, err)
+	}
+	return resp
+}
+
+// TestIPv6PeersComeAndGo checks the IPv6 side of a swarm, which lives
+// outside the torrent value: both families answered, counted, persisted,
+// restored, swept, and forgotten once empty.
+func TestIPv6PeersComeAndGo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	clk := newClock()
+	cfg := Config{Locked: false, Mode: modes.Large, Now: clk.Now}
+	st := openStore(t, path, cfg)
+	h := hash(0x30)
+	announce(t, st, h, 1, 0, EventStarted)
+	announce6(t, st, h, 2, 1, EventStarted)
+	resp := announce6(t, st, h, 3, 1, EventStarted)
+	if len(resp.Peers4) != 6 || len(resp.Peers6) != 18 || resp.Complete != 1 || resp.Incomplete != 2 {
+		t.Fatalf("v6 announce: %d v4 bytes, %d v6 bytes, counts %d/%d", len(resp.Peers4), len(resp.Peers6), resp.Complete, resp.Incomplete)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = openStore(t, path, cfg)
+	if c, _ := st.Scrape(h); c.Complete != 1 || c.Incomplete != 2 {
+		t.Fatalf("after restart %+v, want 1 seeder and 2 leechers", c)
+	}
+	announce6(t, st, h, 2, 1, EventStopped)
+	announce6(t, st, h, 3, 1, EventStopped)
+	sh, pos := st.find(&h)
+	has6, lists := sh.at(pos).has6(), len(sh.v6)
+	sh.mu.Unlock()
+	if has6 || lists != 0 {
+		t.Fatalf("an emptied IPv6 list stays: has6 %v, %d lists", has6, lists)
+	}
+	announce6(t, st, h, 4, 1, EventStarted)
+	clk.Add(3 * time.Hour)
+	st.Sweep()
+	if _, peers := st.Counts(); peers != 0 {
+		t.Fatalf("%d peers after every one expired", peers)
+	}
+	sh, _ = st.find(&h)
+	lists = len(sh.v6)
+	sh.mu.Unlock()
+	if lists != 0 {
+		t.Fatal("a swept IPv6 list stays")
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPurgeMovesNeighbour purges a torrent whose shard neighbour then
+// takes its place in the table: the neighbour's later state must reach the
+// file, and the purged torrent must not come back.
+func TestPurgeMovesNeighbour(t *testing.T) {
+	clk := newClock()
+	st := openStore(t, filepath.Join(t.TempDir(), "t.db"), Config{Locked: false, Now: clk.Now})
+	defer st.Close()
+	old := hash(0x40)
+	announce(t, st, old, 1, 0, EventStarted)
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(72 * time.Hour)
+	fresh := old // same shard (first byte), after old in the table
+	fresh[19] ^= 0xff
+	announce(t, st, fresh, 1, 0, EventStarted)
+	rep, err := st.Purge(PurgeOptions{OlderThan: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Torrents) != 1 || rep.Torrents[0] != old {
+		t.Fatalf("purged %x, want only %x", rep.Torrents, old)
+	}
+	sh, pos := st.find(&fresh)
+	sh.mu.Unlock()
+	if pos != 0 {
+		t.Fatalf("the neighbour sits at %d, want 0", pos)
+	}
+	announce(t, st, fresh, 2, 0, EventCompleted)
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := st.Torrent(old); ok {
+		t.Fatal("the purged torrent came back")
+	}
+	tor, ok, err := st.Torrent(fresh)
+	if err != nil || !ok || tor.Completed != 1 {
+		t.Fatalf("neighbour after purge: %+v ok=%v err=%v, want completed 1", tor, ok, err)
 	}
 }
