@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,7 +170,13 @@ func TestUDPFakeBad(t *testing.T) {
 			for _, k := range tt.kinds {
 				sum += r.ErrorKinds[k]
 			}
-			if r.Responses != 0 || r.Errors == 0 || sum != r.Errors {
+			// A busy machine can stretch one answer past the 50 ms timeout;
+			// such timeouts are tolerated beside the expected kind.
+			late := r.ErrorKinds["timeout"]
+			if slices.Contains(tt.kinds, "timeout") {
+				late = 0
+			}
+			if r.Responses != 0 || sum == 0 || sum+late != r.Errors {
 				t.Errorf("responses %d, errors %d %v; want 0 and all %v", r.Responses, r.Errors, r.ErrorKinds, tt.kinds)
 			}
 		})
