@@ -3,12 +3,18 @@
 package udp
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestMmsghdrLayout checks mmsghdr against struct mmsghdr: a msghdr, then
@@ -223,5 +229,38 @@ func TestBatchAllocs(t *testing.T) {
 	round()
 	if n := testing.AllocsPerRun(200, round); n != 0 {
 		t.Errorf("%v allocations per round of %d announces, want 0", n, clients)
+	}
+}
+
+// TestListenBuffer checks that ListenReusePort's sockets get a larger
+// receive buffer than a plain socket's, when the system allows one.
+func TestListenBuffer(t *testing.T) {
+	rcvbuf := func(c *net.UDPConn) int {
+		t.Helper()
+		rc, err := c.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		var serr error
+		if err := rc.Control(func(fd uintptr) { n, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) }); err != nil || serr != nil {
+			t.Fatal(err, serr)
+		}
+		return n
+	}
+	plain := listen(t, "udp4", "127.0.0.1:0")
+	defer plain.Close()
+	conns, err := ListenReusePort(context.Background(), "udp4", "127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conns[0].Close()
+	before, after := rcvbuf(plain), rcvbuf(conns[0])
+	rmemMax, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Skip("no net.core.rmem_max to compare with")
+	}
+	if limit, _ := strconv.Atoi(strings.TrimSpace(string(rmemMax))); limit > before && after <= before {
+		t.Errorf("receive buffer %d bytes, a plain socket's %d, rmem_max %d: want more", after, before, limit)
 	}
 }

@@ -6,6 +6,10 @@ import (
 	"net"
 )
 
+// SocketBuffer is the receive buffer ListenReusePort asks for: some
+// thousands of queued requests.
+const SocketBuffer = 4 << 20
+
 // ListenReusePort opens n UDP sockets bound to one address (network is
 // "udp", "udp4" or "udp6"), so that n readers can share one port: give each
 // socket its own Serve call. With n > 1 the sockets set SO_REUSEPORT and
@@ -13,6 +17,11 @@ import (
 // the system has no SO_REUSEPORT, n > 1 is an error. With port 0 the first
 // socket picks the port and the others join it. Any process of the same
 // user can join a SO_REUSEPORT port too, which is the usual trade.
+//
+// Each socket asks for a receive buffer of SocketBuffer bytes, so that a
+// burst of requests queues instead of being dropped while the reader is
+// busy (a dropped request costs its client a 15-second retransmission
+// timeout). The system caps it (net.core.rmem_max on Linux) without error.
 func ListenReusePort(ctx context.Context, network, addr string, n int) ([]*net.UDPConn, error) {
 	n = max(n, 1)
 	var lc net.ListenConfig
@@ -32,6 +41,7 @@ func ListenReusePort(ctx context.Context, network, addr string, n int) ([]*net.U
 			return nil, err // a *net.OpError, which names the address
 		}
 		c := pc.(*net.UDPConn)
+		c.SetReadBuffer(SocketBuffer) // best effort: a smaller buffer still works
 		if len(conns) == 0 {
 			addr = c.LocalAddr().String()
 		}
