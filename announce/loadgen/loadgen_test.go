@@ -222,8 +222,10 @@ func TestUDPTimeoutRetry(t *testing.T) {
 	if r.Stale == 0 {
 		t.Errorf("stale %d, want > 0 (every answer is sent twice)", r.Stale)
 	}
-	if r.Requests != r.Responses+r.Errors {
-		t.Errorf("requests %d != responses %d + errors %d", r.Requests, r.Responses, r.Errors)
+	// Requests still in flight when the run ends are neither answered nor
+	// failed: at most one window per worker.
+	if done := r.Responses + r.Errors; done > r.Requests || r.Requests-done > 2*udpWindow {
+		t.Errorf("requests %d, responses %d + errors %d", r.Requests, r.Responses, r.Errors)
 	}
 }
 
