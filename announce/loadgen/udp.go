@@ -66,6 +66,9 @@ type udpClient struct {
 	connAt  time.Time
 	validID bool
 	tx      uint32
+	// peerLen is the size of one peer entry in an answer: 6 bytes over
+	// IPv4, 18 over IPv6 (BEP 15 answers with the client's own family).
+	peerLen int
 
 	slots [udpWindow]udpSlot
 	buf   [udpBufferSize]byte
@@ -85,7 +88,11 @@ func newUDPClient(g *run, src netip.Addr, s *stats) (*udpClient, error) {
 	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	a16 := local.Addr().As16()
 	start := uint32(mix(binary.BigEndian.Uint64(a16[8:]) ^ uint64(local.Port())))
-	return &udpClient{g: g, s: s, conn: conn, tx: start}, nil
+	peerLen := 6
+	if a := g.target.Addr(); a.Is6() && !a.Is4In6() {
+		peerLen = 18
+	}
+	return &udpClient{g: g, s: s, conn: conn, tx: start, peerLen: peerLen}, nil
 }
 
 func (c *udpClient) window() int { return udpWindow }
@@ -183,11 +190,11 @@ func (c *udpClient) match(slots []udpSlot, n int) int {
 
 // answer validates the answer in c.buf[:n] to sl and records it.
 func (c *udpClient) answer(sl *udpSlot, n int) {
-	switch kind := classify(c.buf[:n], actionAnnounce); kind {
+	switch kind := classify(c.buf[:n], actionAnnounce, c.peerLen); kind {
 	case errNone:
 		c.s.hist.record(time.Since(sl.t0))
 		c.s.responses++
-		c.s.peers += int64((n - announceReplyLen) / 6)
+		c.s.peers += int64((n - announceReplyLen) / c.peerLen)
 	case errUDPError:
 		msg := c.buf[8:n]
 		c.s.reason(msg)
@@ -201,9 +208,9 @@ func (c *udpClient) answer(sl *udpSlot, n int) {
 }
 
 // classify checks a datagram answering the transaction that asked for
-// action: an answer of that action (for an announce 20+6n bytes long), or
-// an error packet.
-func classify(b []byte, action uint32) errKind {
+// action: an answer of that action (for an announce 20 bytes and then
+// peerLen bytes a peer), or an error packet.
+func classify(b []byte, action uint32, peerLen int) errKind {
 	if len(b) == udpBufferSize {
 		return errTooLarge
 	}
@@ -216,7 +223,7 @@ func classify(b []byte, action uint32) errKind {
 		return errUDPPacket
 	case action == actionAnnounce && len(b) < announceReplyLen:
 		return errUDPPacket
-	case action == actionAnnounce && (len(b)-announceReplyLen)%6 != 0:
+	case action == actionAnnounce && (len(b)-announceReplyLen)%peerLen != 0:
 		return errPeers
 	}
 	return errNone
@@ -245,7 +252,7 @@ func (c *udpClient) connect() errKind {
 		}
 		n, kind := c.await(tx)
 		if kind == errNone {
-			kind = classify(c.buf[:n], actionConnect)
+			kind = classify(c.buf[:n], actionConnect, c.peerLen)
 		}
 		switch {
 		case kind == errNone:
