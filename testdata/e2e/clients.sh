@@ -51,7 +51,9 @@
 #   IPv6 fails with "udp is not supported yet". SIGTERM is its
 #   emergency exit (no "stopped"); SIGINT stops cleanly.
 # - libtorrent drops the "stopped" UDP announce when the session is simply
-#   destroyed; e2e.py pauses the torrent first.
+#   destroyed; e2e.py pauses the torrent first. An auto-managed torrent is
+#   resumed by the session's queue right after that pause and announces
+#   "started" again, so e2e.py adds its torrent unmanaged.
 # - qBittorrent needs [LegalNotice] Accepted=true in its profile, and its own
 #   HOME (even --help writes ~/.config/qBittorrent).
 set -uo pipefail

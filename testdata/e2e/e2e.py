@@ -164,6 +164,10 @@ def lt_peer(role, torrent, save, host, port):
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(torrent)
     params.save_path = save
+    # Not auto-managed: the session's queue would resume an auto-managed
+    # torrent right after we pause it below, and it would announce
+    # "started" again after its "stopped" (seen with libtorrent 2.0.8).
+    params.flags &= ~(lt.torrent_flags.auto_managed | lt.torrent_flags.paused)
     h = ses.add_torrent(params)
 
     stop = []
