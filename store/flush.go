@@ -183,9 +183,13 @@ func (s *Store) Flush() error {
 
 // flushLocked is Flush for a caller that holds writeMu.
 func (s *Store) flushLocked() error {
+	start := time.Now()
 	tick := s.tickNow()
 	buf, batch := s.flushBuf[:0], s.flushBatch[:0]
-	var err error
+	var (
+		err                       error
+		txs, torrents, swarmBytes int
+	)
 	for i := range s.shards {
 		buf, batch = s.collect(&s.shards[i], tick, buf, batch)
 		if len(batch) == 0 || (i+1 < len(s.shards) && len(buf) < flushChunk && len(batch) < flushChunkTorrents) {
@@ -194,8 +198,14 @@ func (s *Store) flushLocked() error {
 		if err = s.write(batch, buf, tick); err != nil {
 			break
 		}
+		txs, torrents, swarmBytes = txs+1, torrents+len(batch), swarmBytes+len(buf)
 		buf, batch = buf[:0], batch[:0]
 		runtime.Gosched()
+	}
+	if txs > 0 {
+		// At -v: what a flush costs, for operators sizing --flush-interval.
+		s.cfg.Log.Debug().Int("torrents", torrents).Int("swarm_bytes", swarmBytes).Int("transactions", txs).
+			Dur("took", time.Since(start)).Msg("flushed")
 	}
 	// Keep the buffers for the next flush unless a busy one grew them:
 	// between flushes they would be memory held for nothing.

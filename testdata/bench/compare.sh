@@ -11,7 +11,8 @@
 #     run),
 #   - p99 latency at half of that tracker's own peak (--rate),
 # and, loading MEM_PEERS peers over MEM_TORRENTS torrents over UDP, the
-# tracker's resident memory before and after (VmRSS) and so bytes per peer.
+# tracker's resident memory before and after (VmRSS, once it has settled) and so
+# bytes per peer, and its peak (VmHWM).
 # It prints a table with johnlocke/opentracker ratios.
 #
 # Registration: opentracker (Debian's build is whitelist-only) gets the
@@ -258,6 +259,26 @@ stop_tracker() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+
+# settled_rss_kib PID: the resident set once it has stopped moving (the same
+# for 2 s, sampled every half second, at most 20 s). A tracker may still be
+# writing the last changes or handing freed memory back when its load ends;
+# what an operator's server holds is the figure after that.
+settled_rss_kib() {
+	local pid=$1 i same=0 last=-1 now
+	for ((i = 0; i < 40; i++)); do
+		sleep 0.5
+		now=$(rss_kib "$pid")
+		if [[ $now == "$last" ]]; then
+			same=$((same + 1))
+			((same < 4)) || break
+		else
+			same=0 last=$now
+		fi
+	done
+	echo "$now"
+}
 
 # loadtest SECONDS PROTO PORT ARGS... runs the load generator, bounded, and
 # sets line to its last line (Report.Line). It runs in the background and
@@ -346,8 +367,8 @@ if [[ $SKIP_MEMORY != 1 ]]; then
 		r0=$(rss_kib "$tracker_pid")
 		loadtest "$MEM_DURATION" udp "$port" --peers "$MEM_PEERS" --infohashes "$tmp/hashes-mem.txt" "${count[@]}"
 		check_errors "$t memory" "$line"
-		sleep 2
-		r1=$(rss_kib "$tracker_pid")
+		r1=$(settled_rss_kib "$tracker_pid")
+		R[$t,hwm]=$(hwm_kib "$tracker_pid")
 		loaded=$(field responses "$line")
 		if ((loaded > MEM_PEERS)); then
 			loaded=$MEM_PEERS
@@ -413,7 +434,8 @@ done
 	if [[ $SKIP_MEMORY != 1 ]]; then
 		row "peers loaded (memory run)" loaded
 		row "RSS KiB before" rss0
-		row "RSS KiB after" rss1
+		row "RSS KiB after (settled)" rss1
+		row "peak RSS KiB (VmHWM)" hwm
 		row "bytes per peer" bpp
 	fi
 	echo
