@@ -61,6 +61,7 @@ type udpClient struct {
 	g    *run
 	s    *stats
 	conn *net.UDPConn
+	io   *udpIO
 
 	connID  uint64
 	connAt  time.Time
@@ -71,6 +72,7 @@ type udpClient struct {
 	peerLen int
 
 	slots [udpWindow]udpSlot
+	pkts  [udpWindow][]byte // the slots' packets to send
 	buf   [udpBufferSize]byte
 	id    [20]byte
 }
@@ -92,7 +94,12 @@ func newUDPClient(g *run, src netip.Addr, s *stats) (*udpClient, error) {
 	if a := g.target.Addr(); a.Is6() && !a.Is4In6() {
 		peerLen = 18
 	}
-	return &udpClient{g: g, s: s, conn: conn, tx: start, peerLen: peerLen}, nil
+	io, err := newUDPIO(conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &udpClient{g: g, s: s, conn: conn, io: io, tx: start, peerLen: peerLen}, nil
 }
 
 func (c *udpClient) window() int { return udpWindow }
@@ -120,6 +127,8 @@ func (c *udpClient) do(jobs []job) bool {
 				return c.failedAll(kind, pending)
 			}
 		}
+		pkts := c.pkts[:0]
+		t0 := time.Now()
 		for i := range slots {
 			sl := &slots[i]
 			if sl.done {
@@ -129,32 +138,37 @@ func (c *udpClient) do(jobs []job) bool {
 			binary.BigEndian.PutUint64(sl.pkt[0:], c.connID)
 			binary.BigEndian.PutUint32(sl.pkt[12:], sl.tx)
 			c.s.requests++
-			sl.t0 = time.Now()
-			if _, err := c.conn.Write(sl.pkt[:]); err != nil {
-				return c.failedAll(ioKind(err, errWrite), pending)
-			}
+			sl.t0 = t0
+			pkts = append(pkts, sl.pkt[:])
+		}
+		if err := c.io.writeAll(pkts); err != nil {
+			return c.failedAll(ioKind(err, errWrite), pending)
 		}
 		c.conn.SetReadDeadline(c.g.deadline())
 		if c.g.cancelled.Load() {
 			return false
 		}
+	read:
 		for pending > 0 {
-			n, err := c.conn.Read(c.buf[:])
+			got, err := c.io.readSome(pending)
 			if err != nil {
 				kind := ioKind(err, errRead)
 				if kind != errTimeout {
 					// A refused datagram (nothing listening) lands here.
 					return c.failedAll(kind, pending)
 				}
-				break
+				break read
 			}
-			i := c.match(slots, n)
-			if i < 0 {
-				continue
+			for j := range got {
+				b := c.io.datagram(j)
+				i := c.match(slots, b)
+				if i < 0 {
+					continue
+				}
+				slots[i].done = true
+				pending--
+				c.answer(&slots[i], b)
 			}
-			slots[i].done = true
-			pending--
-			c.answer(&slots[i], n)
 		}
 		if pending > 0 {
 			if c.g.cancelled.Load() {
@@ -170,15 +184,15 @@ func (c *udpClient) do(jobs []job) bool {
 	return false
 }
 
-// match returns the slot still waiting for the datagram in c.buf[:n], or
-// -1 for a datagram that answers nothing pending (counted as stale when it
-// answers an earlier transaction, as an error when it is too short to say).
-func (c *udpClient) match(slots []udpSlot, n int) int {
-	if n < 8 {
+// match returns the slot still waiting for datagram b, or -1 for a
+// datagram that answers nothing pending (counted as stale when it answers
+// an earlier transaction, as an error when it is too short to say).
+func (c *udpClient) match(slots []udpSlot, b []byte) int {
+	if len(b) < 8 {
 		c.s.fail(errUDPPacket)
 		return -1
 	}
-	tx := be32(c.buf[4:])
+	tx := be32(b[4:])
 	for i := range slots {
 		if !slots[i].done && slots[i].tx == tx {
 			return i
@@ -188,15 +202,15 @@ func (c *udpClient) match(slots []udpSlot, n int) int {
 	return -1
 }
 
-// answer validates the answer in c.buf[:n] to sl and records it.
-func (c *udpClient) answer(sl *udpSlot, n int) {
-	switch kind := classify(c.buf[:n], actionAnnounce, c.peerLen); kind {
+// answer validates answer b to sl and records it.
+func (c *udpClient) answer(sl *udpSlot, b []byte) {
+	switch kind := classify(b, actionAnnounce, c.peerLen); kind {
 	case errNone:
 		c.s.hist.record(time.Since(sl.t0))
 		c.s.responses++
-		c.s.peers += int64((n - announceReplyLen) / c.peerLen)
+		c.s.peers += int64((len(b) - announceReplyLen) / c.peerLen)
 	case errUDPError:
-		msg := c.buf[8:n]
+		msg := b[8:]
 		c.s.reason(msg)
 		if containsFold(msg, "connection") {
 			c.validID = false

@@ -303,3 +303,30 @@ func TestRequestAllocs(t *testing.T) {
 		t.Errorf("scanning an answer allocates %v", n)
 	}
 }
+
+func TestPacing(t *testing.T) {
+	us := time.Microsecond
+	for _, c := range []struct {
+		interval time.Duration
+		window   int
+		win      int
+		every    time.Duration
+	}{
+		{0, udpWindow, udpWindow, 0},              // unpaced: a full window
+		{376 * us, udpWindow, 1, 376 * us},        // 42,500/s over 16 workers: one at a time
+		{pacedBurstBelow, udpWindow, 1, 250 * us}, // the boundary itself: one at a time
+		{200 * us, udpWindow, 6, 1200 * us},       // 80,000/s: groups of 6
+		{128 * us, udpWindow, 8, 1024 * us},       // 125,000/s: groups of 8
+		{50 * us, udpWindow, udpWindow, 400 * us}, // never more than the window
+		{128 * us, 1, 1, 128 * us},                // a client without a window (HTTP)
+	} {
+		win, every := pacing(c.interval, c.window)
+		if win != c.win || every != c.every {
+			t.Errorf("pacing(%v, %d) = %d, %v; want %d, %v", c.interval, c.window, win, every, c.win, c.every)
+		}
+		// The rate stays what was asked for.
+		if c.interval > 0 && every != c.interval*time.Duration(win) {
+			t.Errorf("pacing(%v, %d): %d every %v changes the rate", c.interval, c.window, win, every)
+		}
+	}
+}
