@@ -268,17 +268,19 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 # settled_rss_kib PID: the resident set once it has stopped moving (the same
-# for 2 s, sampled every half second, at most 20 s). A tracker may still be
-# writing the last changes or handing freed memory back when its load ends;
-# what an operator's server holds is the figure after that.
+# for 4 s, sampled every half second, at most 30 s). A tracker may still be
+# writing the last changes or handing freed memory back when its load ends
+# (johnlocke writes the last announces' counters within --flush-interval,
+# 5 s, and then gives the flush's memory back); what an operator's server
+# holds is the figure after that.
 settled_rss_kib() {
 	local pid=$1 i same=0 last=-1 now
-	for ((i = 0; i < 40; i++)); do
+	for ((i = 0; i < 60; i++)); do
 		sleep 0.5
 		now=$(rss_kib "$pid")
 		if [[ $now == "$last" ]]; then
 			same=$((same + 1))
-			((same < 4)) || break
+			((same < 8)) || break
 		else
 			same=0 last=$now
 		fi
