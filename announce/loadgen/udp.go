@@ -94,12 +94,12 @@ func newUDPClient(g *run, src netip.Addr, s *stats) (*udpClient, error) {
 	if a := g.target.Addr(); a.Is6() && !a.Is4In6() {
 		peerLen = 18
 	}
-	io, err := newUDPIO(conn)
+	batch, err := newUDPIO(conn)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return &udpClient{g: g, s: s, conn: conn, io: io, tx: start, peerLen: peerLen}, nil
+	return &udpClient{g: g, s: s, conn: conn, io: batch, tx: start, peerLen: peerLen}, nil
 }
 
 func (c *udpClient) window() int { return udpWindow }
@@ -148,7 +148,6 @@ func (c *udpClient) do(jobs []job) bool {
 		if c.g.cancelled.Load() {
 			return false
 		}
-	read:
 		for pending > 0 {
 			got, err := c.io.readSome(pending)
 			if err != nil {
@@ -157,7 +156,7 @@ func (c *udpClient) do(jobs []job) bool {
 					// A refused datagram (nothing listening) lands here.
 					return c.failedAll(kind, pending)
 				}
-				break read
+				break
 			}
 			for j := range got {
 				b := c.io.datagram(j)
