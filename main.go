@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -398,7 +399,7 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 		return usageError("--maxpeers must be at least 1")
 	}
 	if c.IsSet("gc-percent") || os.Getenv("GOGC") == "" {
-		daemon.SetGCPercent(c.Int("gc-percent"))
+		debug.SetGCPercent(c.Int("gc-percent"))
 	}
 	var proxies []netip.Prefix
 	for _, p := range c.StringSlice("trusted-proxy") {

@@ -11,7 +11,8 @@ import (
 // the torrent's mode are appended to resp.Peers4 and resp.Peers6, and the
 // counts and intervals are filled in. It holds one shard lock for the whole
 // of it, touches no disk and allocates nothing once the swarm and the
-// caller's buffers have grown to size.
+// caller's buffers have grown to size (except that a torrent whose IPv6
+// peers all leave gives up its IPv6 list, and the next one makes a new one).
 func (s *Store) Announce(req *Request, resp *Response) error {
 	hash := req.InfoHash
 	sh, pos := s.find(&hash)
@@ -143,24 +144,21 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response) {
 
 	// Answer from the requester's family, and the other one when it may
 	// take both.
+	// (An empty list stands in for a torrent without IPv6 peers.)
 	v4, v6 := &t.v4, sh.peers6(t)
-	var view modes.Swarm
+	var none6 peerlist.List
+	if v6 == nil {
+		none6 = peerlist.New(modes.Record6)
+		v6 = &none6
+	}
+	own, other := v4, v6
 	if req.Is6 {
-		if v6 != nil {
-			view = v6.View()
-		} else {
-			view.Stride = modes.Record6
-		}
-		if req.BothFamilies {
-			o := v4.View()
-			view.OtherRecords, view.OtherStride, view.OtherLeechers = o.Records, o.Stride, o.Leechers
-		}
-	} else {
-		view = v4.View()
-		if req.BothFamilies && v6 != nil {
-			o := v6.View()
-			view.OtherRecords, view.OtherStride, view.OtherLeechers = o.Records, o.Stride, o.Leechers
-		}
+		own, other = v6, v4
+	}
+	view := own.View()
+	if req.BothFamilies {
+		o := other.View()
+		view.OtherRecords, view.OtherStride, view.OtherLeechers = o.Records, o.Stride, o.Leechers
 	}
 	max := s.cfg.MaxPeers
 	if req.NumWant >= 0 && int(req.NumWant) < max {
@@ -188,7 +186,7 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response) {
 		}
 	}
 
-	seeders, leechers := sh.counts(t)
+	seeders, leechers := swarmCounts(v4, v6)
 	resp.Complete = uint32(seeders)
 	resp.Incomplete = uint32(leechers)
 	resp.Downloaded = t.completed

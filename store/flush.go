@@ -202,6 +202,11 @@ func (s *Store) flushLocked() error {
 		buf, batch = buf[:0], batch[:0]
 		runtime.Gosched()
 	}
+	if txs > 0 || err != nil {
+		// Drop the pages the transactions mapped in from the resident set
+		// (see releaseMapped), once for the whole flush.
+		s.db.releaseMapped()
+	}
 	if txs > 0 {
 		// At -v: what a flush costs, for operators sizing --flush-interval.
 		s.cfg.Log.Debug().Int("torrents", torrents).Int("swarm_bytes", swarmBytes).Int("transactions", txs).
@@ -226,9 +231,6 @@ func (s *Store) collect(sh *shard, tick uint32, buf []byte, batch []pending) ([]
 	defer sh.mu.Unlock()
 	for _, pos := range sh.dirty {
 		t := sh.at(int(pos))
-		if t.dirty() == 0 {
-			continue
-		}
 		p := pending{hash: t.hash, dirty: t.dirty(), completed: t.completed, lastActive: fullTick(t.lastActive, tick),
 			persist: t.mode.Or(s.cfg.Mode).PersistsPeers()}
 		if p.dirty&dirtySwarm != 0 && p.persist {
@@ -265,7 +267,6 @@ func (s *Store) write(batch []pending, buf []byte, tick uint32) error {
 		}
 		return nil
 	})
-	s.db.releaseMapped()
 	// The transaction is over: its puts no longer refer to recs.
 	s.recBuf = nil
 	if cap(recs) <= flushKeep {

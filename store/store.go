@@ -303,12 +303,15 @@ func (sh *shard) dropEmpty6(t *torrent) {
 // counts returns t's seeders and leechers over both families; sh must be
 // locked.
 func (sh *shard) counts(t *torrent) (seeders, leechers int) {
-	seeders, leechers = t.v4.Seeders(), t.v4.Leechers()
 	if l := sh.peers6(t); l != nil {
-		seeders += l.Seeders()
-		leechers += l.Leechers()
+		return swarmCounts(&t.v4, l)
 	}
-	return seeders, leechers
+	return t.v4.Seeders(), t.v4.Leechers()
+}
+
+// swarmCounts returns the seeders and leechers of a swarm's two lists.
+func swarmCounts(v4, v6 *peerlist.List) (seeders, leechers int) {
+	return v4.Seeders() + v6.Seeders(), v4.Leechers() + v6.Leechers()
 }
 
 // removeTorrent removes the torrent at pos from the shard, with its IPv6

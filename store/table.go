@@ -6,8 +6,8 @@ import (
 
 // table holds one shard's torrents as values in fixed-size pages, found
 // through an open-addressing index of positions. A torrent costs its value
-// (56 bytes, no pointer but its peer records') and four to eight bytes of
-// index, where a map of pointers cost it a heap object, a map entry and the
+// (56 bytes, no pointer but its peer records') and about 5 to 11 bytes of
+// index (uint32 slots kept between 3/8 and 3/4 full), where a map of pointers cost it a heap object, a map entry and the
 // map's growth slack. Pages never move, so growing a table copies nothing
 // and leaves no freed arrays behind to fragment the heap. Positions change
 // when a torrent is removed (the last one takes its place), so nothing

@@ -208,8 +208,9 @@ func TestUDPRenewal(t *testing.T) {
 // late duplicates are skipped as stale.
 func TestUDPTimeoutRetry(t *testing.T) {
 	f := startFakeUDP(t, udpBehaviour{drop: func(n int64) bool { return n%10 == 0 }, twice: true})
+	const workers = 2
 	r, err := Run(context.Background(), Config{
-		Addr: f.addr, Protocol: "udp", Concurrency: 2, Duration: 400 * time.Millisecond,
+		Addr: f.addr, Protocol: "udp", Concurrency: workers, Duration: 400 * time.Millisecond,
 		Peers: 100, Timeout: 20 * time.Millisecond,
 	})
 	if err != nil {
@@ -224,7 +225,7 @@ func TestUDPTimeoutRetry(t *testing.T) {
 	}
 	// Requests still in flight when the run ends are neither answered nor
 	// failed: at most one window per worker.
-	if done := r.Responses + r.Errors; done > r.Requests || r.Requests-done > 2*udpWindow {
+	if done := r.Responses + r.Errors; done > r.Requests || r.Requests-done > workers*udpWindow {
 		t.Errorf("requests %d, responses %d + errors %d", r.Requests, r.Responses, r.Errors)
 	}
 }

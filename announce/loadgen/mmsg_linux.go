@@ -22,13 +22,14 @@ type mmsghdr struct {
 // the kernel, and one CPU of load generator could then not keep a fast
 // tracker busy. The socket is connected, so no message carries an address.
 type udpIO struct {
-	conn *net.UDPConn
 	rc   syscall.RawConn
 	send [udpWindow]mmsghdr
 	siov [udpWindow]unix.Iovec
 	recv [udpWindow]mmsghdr
 	riov [udpWindow]unix.Iovec
 	in   [udpWindow][udpBufferSize]byte
+
+	writeFn, readFn func(fd uintptr) bool
 
 	// What the last callback did: messages sent, messages read, and the
 	// error that ended it.
@@ -41,7 +42,10 @@ func newUDPIO(conn *net.UDPConn) (*udpIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &udpIO{conn: conn, rc: rc}
+	u := &udpIO{rc: rc}
+	// Method values made once: made at each call, they would be allocated
+	// per window.
+	u.writeFn, u.readFn = u.doWrite, u.doRead
 	for i := range u.recv {
 		u.riov[i].Base = &u.in[i][0]
 		u.riov[i].SetLen(udpBufferSize)
@@ -62,7 +66,7 @@ func (u *udpIO) writeAll(pkts [][]byte) error {
 		u.siov[i].SetLen(len(p))
 	}
 	u.queued, u.sent, u.err = len(pkts), 0, nil
-	if err := u.rc.Write(u.doWrite); err != nil {
+	if err := u.rc.Write(u.writeFn); err != nil {
 		return err
 	}
 	return u.err
@@ -93,7 +97,7 @@ func (u *udpIO) doWrite(fd uintptr) bool {
 // reads up to max of those waiting; datagram i is u.datagram(i).
 func (u *udpIO) readSome(max int) (int, error) {
 	u.queued, u.got, u.err = min(max, udpWindow), 0, nil
-	if err := u.rc.Read(u.doRead); err != nil {
+	if err := u.rc.Read(u.readFn); err != nil {
 		return 0, err
 	}
 	return u.got, u.err

@@ -138,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 // A paced worker whose announce interval is shorter than pacedBurstBelow
 // sends its announces in groups, one about every pacedBurstEvery (see
-// work). With 16 workers that starts above 64,000 announces a second,
+// pacing). With 16 workers that starts above 64,000 announces a second,
 // more than one worker sending one announce at a time reached on the
 // project's machine.
 const (
@@ -149,12 +149,10 @@ const (
 // pacing returns how many announces a worker sends at a time and the
 // interval between those groups, for a worker whose announces are due
 // every interval (0: unpaced) on a client that can keep window in flight.
-// A paced worker sends one announce at a time, on schedule; an unpaced one
-// keeps its client's window full. At high rates a paced worker's timer
-// wake-ups and per-announce system calls would cap it below its target,
-// so when its interval is shorter than pacedBurstBelow it sends k
-// announces together every k intervals, about one group every
-// pacedBurstEvery.
+// An unpaced worker keeps its client's window full; a paced one sends one
+// announce at a time, on schedule, except that at high rates its timer
+// wake-ups and per-announce system calls would cap it below its target:
+// then it sends k announces together every k intervals.
 func pacing(interval time.Duration, window int) (int, time.Duration) {
 	switch {
 	case interval == 0:
@@ -173,10 +171,13 @@ func (g *run) work(w int, start time.Time, c client, p *peers) {
 	var interval time.Duration
 	var next time.Time
 	var timer *time.Timer
+	win := c.window()
 	if g.cfg.Rate > 0 {
-		// Each worker sends its share at a fixed interval, the workers
-		// staggered across one interval.
-		interval = time.Duration(float64(time.Second) * float64(g.cfg.Concurrency) / float64(g.cfg.Rate))
+		// Each worker sends its share at a fixed interval (per group of
+		// win announces), the workers staggered across one interval so
+		// that their groups do not leave together.
+		perAnnounce := time.Duration(float64(time.Second) * float64(g.cfg.Concurrency) / float64(g.cfg.Rate))
+		win, interval = pacing(perAnnounce, win)
 		next = start.Add(interval * time.Duration(w) / time.Duration(g.cfg.Concurrency))
 		timer = time.NewTimer(time.Hour)
 		defer timer.Stop()
@@ -186,7 +187,6 @@ func (g *run) work(w int, start time.Time, c client, p *peers) {
 		c := int64(g.cfg.Concurrency)
 		budget = (r - int64(w) + c - 1) / c
 	}
-	win, interval := pacing(interval, c.window())
 	jobs := make([]job, win)
 	for budget != 0 && !g.stopping.Load() {
 		if interval > 0 {

@@ -16,8 +16,8 @@ const (
 	connectLen      = 16
 	connectReplyLen = 16
 	announceLen     = 98
-	// announceReplyLen is an announce answer without peers; each IPv4 peer
-	// adds 6 bytes.
+	// announceReplyLen is an announce answer without peers; each peer adds
+	// peerLen bytes (6 over IPv4, 18 over IPv6).
 	announceReplyLen = 20
 	// udpBufferSize holds any answer a tracker can fit in one datagram
 	// over loopback or Ethernet; a datagram that fills it is too large.
@@ -41,11 +41,11 @@ func putConnect(b []byte, tx uint32) {
 	binary.BigEndian.PutUint32(b[12:], tx)
 }
 
-// udpWindow is how many announces an unpaced UDP worker keeps in flight:
-// it sends a window's worth back to back, then reads their answers, so
-// that most reads find an answer waiting instead of parking the
-// goroutine. That halves the generator's system calls per announce, which
-// decides how hard one CPU of load can push a tracker.
+// udpWindow is how many announces a UDP worker has in flight at most
+// (unpaced, or paced faster than pacedBurstBelow): it sends them together
+// (on Linux with one sendmmsg), then reads their answers, most of which
+// are waiting by then. The system calls per announce decide how hard one
+// CPU of load can push a tracker.
 const udpWindow = 8
 
 // udpSlot is one announce in flight.
@@ -72,8 +72,8 @@ type udpClient struct {
 	peerLen int
 
 	slots [udpWindow]udpSlot
-	pkts  [udpWindow][]byte // the slots' packets to send
-	buf   [udpBufferSize]byte
+	pkts  [udpWindow][]byte   // the slots' packets to send
+	buf   [udpBufferSize]byte // connect answers (announce answers: io)
 	id    [20]byte
 }
 
@@ -91,7 +91,7 @@ func newUDPClient(g *run, src netip.Addr, s *stats) (*udpClient, error) {
 	a16 := local.Addr().As16()
 	start := uint32(mix(binary.BigEndian.Uint64(a16[8:]) ^ uint64(local.Port())))
 	peerLen := 6
-	if a := g.target.Addr(); a.Is6() && !a.Is4In6() {
+	if g.target.Addr().Is6() { // resolve unmaps IPv4-mapped addresses
 		peerLen = 18
 	}
 	batch, err := newUDPIO(conn)

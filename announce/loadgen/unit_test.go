@@ -324,9 +324,21 @@ func TestPacing(t *testing.T) {
 		if win != c.win || every != c.every {
 			t.Errorf("pacing(%v, %d) = %d, %v; want %d, %v", c.interval, c.window, win, every, c.win, c.every)
 		}
-		// The rate stays what was asked for.
-		if c.interval > 0 && every != c.interval*time.Duration(win) {
-			t.Errorf("pacing(%v, %d): %d every %v changes the rate", c.interval, c.window, win, every)
+	}
+	// Over every interval from 1 µs to 2 ms: the rate stays what was asked
+	// for, groups fit the window, a worker groups exactly when its interval
+	// is shorter than pacedBurstBelow, and then (unless the window caps the
+	// group) one group leaves about every pacedBurstEvery.
+	for interval := us; interval <= 2*time.Millisecond; interval += us {
+		win, every := pacing(interval, udpWindow)
+		if every != interval*time.Duration(win) || win < 1 || win > udpWindow {
+			t.Fatalf("pacing(%v) = %d every %v", interval, win, every)
+		}
+		if (win > 1) != (interval < pacedBurstBelow) {
+			t.Fatalf("pacing(%v) = %d at a time", interval, win)
+		}
+		if win > 1 && win < udpWindow && (every <= pacedBurstEvery || every > pacedBurstEvery+interval) {
+			t.Fatalf("pacing(%v) = %d every %v; want one group about every %v", interval, win, every, pacedBurstEvery)
 		}
 	}
 }

@@ -112,16 +112,12 @@ func (b *batchConn) read() (int, error) {
 // outlasted its 20 µs tick, took the P away, woke another thread and made
 // the reader wait to get it back: on a tracker pinned to one CPU that
 // churn, and the monitor polling every 20 µs, cost about a fifth of the
-// CPU. In five interleaved pairs of `TRACKERS=johnlocke-large
-// PROTOCOLS=udp DURATION=5 REPEAT=1 SKIP_MEMORY=1 compare.sh` runs,
-// RawSyscall answered 140,459 a second at the median against 128,511,
-// with p99 at half peak 283 µs against 356 µs.
+// CPU (figures in the commit that made the change).
 func (b *batchConn) doRead(fd uintptr) bool {
 	for i := range b.recv {
-		// The kernel overwrites the name length and flags of each
-		// message it fills.
+		// The kernel overwrites the name length of each message it
+		// fills.
 		b.recv[i].hdr.Namelen = uint32(unsafe.Sizeof(sockaddr{}))
-		b.recv[i].hdr.Flags = 0
 	}
 	for {
 		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.recv[0])), uintptr(len(b.recv)), 0, 0, 0)
@@ -191,7 +187,6 @@ func (b *batchConn) queue(i int, reply []byte) {
 // retransmits, as BEP 15 asks. It returns an error only when the socket
 // cannot be written at all (it is closed).
 func (b *batchConn) write() error {
-	b.done = 0
 	err := b.rc.Write(b.sendFn)
 	b.queued, b.done = 0, 0
 	return err
@@ -217,14 +212,24 @@ func (b *batchConn) doWrite(fd uintptr) bool {
 	return true
 }
 
+// answerAll works out the answers to the n datagrams of the last read and
+// queues them for the next write, reading the clock's epoch once for all.
+func (b *batchConn) answerAll(h *handler, n int, epoch uint64) {
+	for i := range n {
+		h.out = b.replyBuf(i)
+		if reply := h.answer(b.packet(i), b.client(i), epoch); len(reply) > 0 {
+			b.queue(i, reply)
+		}
+	}
+}
+
 // serveBatches is Serve's loop on Linux: a batch of datagrams per read,
-// their answers in one write. It reports served false, before reading
-// anything, when the socket offers no raw access (Serve then reads a packet
-// at a time).
-func (s *Server) serveBatches(ctx context.Context, conn *net.UDPConn) (served bool, _ error) {
+// their answers in one write. A socket that offers no raw access is read a
+// packet at a time instead.
+func (s *Server) serveBatches(ctx context.Context, conn *net.UDPConn) error {
 	b, err := newBatchConn(conn)
 	if err != nil {
-		return false, nil
+		return s.servePackets(ctx, conn)
 	}
 	h := s.newHandler()
 	var delay time.Duration
@@ -232,32 +237,17 @@ func (s *Server) serveBatches(ctx context.Context, conn *net.UDPConn) (served bo
 		n, err := b.read()
 		if err != nil {
 			if again, err := s.readFailed(ctx, conn, err, &delay); !again {
-				return true, err
+				return err
 			}
 			continue
 		}
 		delay = 0
-		epoch := epochOf(s.now())
-		for i := range n {
-			client := b.client(i)
-			// A source port of 0 cannot be answered, and no client
-			// sends it.
-			if !client.IsValid() || client.Port() == 0 {
-				continue
-			}
-			h.out = b.replyBuf(i)
-			if reply := h.answer(b.packet(i), client, epoch); len(reply) > 0 {
-				b.queue(i, reply)
-			}
-		}
+		b.answerAll(h, n, epochOf(s.now()))
 		if b.queued == 0 {
 			continue
 		}
-		if err := b.write(); err != nil {
-			if ctx.Err() != nil || s.isClosing() {
-				return true, nil
-			}
-			s.log.Debug().Err(err).Msg("udp write failed")
+		if err := b.write(); err != nil && s.writeFailed(ctx, err) {
+			return nil
 		}
 		if b.sendErrs > 0 {
 			s.log.Debug().Err(os.NewSyscallError("sendmmsg", b.lastErr)).Int("answers", b.sendErrs).Msg("udp write failed")

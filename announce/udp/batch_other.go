@@ -7,8 +7,8 @@ import (
 	"net"
 )
 
-// serveBatches reports served false: batched reads (recvmmsg) are Linux's,
-// and elsewhere Serve reads a packet at a time.
-func (s *Server) serveBatches(context.Context, *net.UDPConn) (served bool, _ error) {
-	return false, nil
+// serveBatches reads a packet at a time: batched reads (recvmmsg) are
+// Linux's.
+func (s *Server) serveBatches(ctx context.Context, conn *net.UDPConn) error {
+	return s.servePackets(ctx, conn)
 }

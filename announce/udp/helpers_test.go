@@ -301,3 +301,9 @@ func hasIPv6Loopback() bool {
 	c.Close()
 	return true
 }
+
+// handle answers one packet at the current epoch, without recovering a
+// panic (so that a fuzz target sees it).
+func (h *handler) handle(pkt []byte, client netip.AddrPort) []byte {
+	return h.handleAt(pkt, client, epochOf(h.srv.now()))
+}

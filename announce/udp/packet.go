@@ -101,8 +101,9 @@ type handler struct {
 	srv  *Server
 	req  store.Request
 	resp store.Response
-	out  []byte // the reply; capacity MaxReplySize (a batch reader points it
-	// at the answer slot of each datagram in turn)
+	// out is the reply; capacity MaxReplySize (a batch reader points it at
+	// the answer slot of each datagram in turn).
+	out []byte
 	// url holds the last announce's BEP 41 URL data. Nothing reads it yet
 	// (a passkey or token would): it is parsed to validate the options.
 	url []byte
@@ -132,6 +133,10 @@ func (h *handler) handlePacket(pkt []byte, client netip.AddrPort) []byte {
 // clock once for a whole batch of packets, as the clock is slow on some
 // virtual machines (200 ns here) and ids are minute-grained anyway.
 func (h *handler) answer(pkt []byte, client netip.AddrPort, epoch uint64) (reply []byte) {
+	// A source port of 0 cannot be answered, and no client sends it.
+	if !client.IsValid() || client.Port() == 0 {
+		return nil
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			h.srv.logPanic(p)
@@ -139,11 +144,6 @@ func (h *handler) answer(pkt []byte, client netip.AddrPort, epoch uint64) (reply
 		}
 	}()
 	return h.handleAt(pkt, client, epoch)
-}
-
-// handle answers one packet at the current epoch, without recovering.
-func (h *handler) handle(pkt []byte, client netip.AddrPort) []byte {
-	return h.handleAt(pkt, client, epochOf(h.srv.now()))
 }
 
 // handleAt answers one packet. What gets which answer:

@@ -6,9 +6,9 @@ import (
 	"net"
 )
 
-// SocketBuffer is the receive buffer ListenReusePort asks for: some
+// socketBuffer is the receive buffer ListenReusePort asks for: some
 // thousands of queued requests.
-const SocketBuffer = 4 << 20
+const socketBuffer = 4 << 20
 
 // ListenReusePort opens n UDP sockets bound to one address (network is
 // "udp", "udp4" or "udp6"), so that n readers can share one port: give each
@@ -18,7 +18,7 @@ const SocketBuffer = 4 << 20
 // socket picks the port and the others join it. Any process of the same
 // user can join a SO_REUSEPORT port too, which is the usual trade.
 //
-// Each socket asks for a receive buffer of SocketBuffer bytes, so that a
+// Each socket asks for a receive buffer of socketBuffer bytes, so that a
 // burst of requests queues instead of being dropped while the reader is
 // busy (a dropped request costs its client a 15-second retransmission
 // timeout). The system caps it (net.core.rmem_max on Linux) without error.
@@ -41,7 +41,7 @@ func ListenReusePort(ctx context.Context, network, addr string, n int) ([]*net.U
 			return nil, err // a *net.OpError, which names the address
 		}
 		c := pc.(*net.UDPConn)
-		c.SetReadBuffer(SocketBuffer) // best effort: a smaller buffer still works
+		c.SetReadBuffer(socketBuffer) // best effort: a smaller buffer still works
 		if len(conns) == 0 {
 			addr = c.LocalAddr().String()
 		}

@@ -116,12 +116,10 @@ func (s *Server) Serve(ctx context.Context, conn *net.UDPConn) error {
 	defer stop()
 
 	s.log.Debug().Stringer("addr", conn.LocalAddr()).Msg("udp serving")
-	if !s.noBatch {
-		if served, err := s.serveBatches(ctx, conn); served {
-			return err
-		}
+	if s.noBatch {
+		return s.servePackets(ctx, conn)
 	}
-	return s.servePackets(ctx, conn)
+	return s.serveBatches(ctx, conn)
 }
 
 // servePackets is Serve's loop one packet at a time.
@@ -138,23 +136,26 @@ func (s *Server) servePackets(ctx context.Context, conn *net.UDPConn) error {
 			continue
 		}
 		delay = 0
-		// A source port of 0 cannot be answered, and no client sends it.
-		if !client.IsValid() || client.Port() == 0 {
-			continue
-		}
 		reply := h.handlePacket(buf[:n], client)
 		if len(reply) == 0 {
 			continue
 		}
-		if _, err := conn.WriteToUDPAddrPort(reply, client); err != nil {
-			if ctx.Err() != nil || s.isClosing() {
-				return nil
-			}
-			// A full send buffer or an unreachable client loses that
-			// answer only; the client retransmits (BEP 15).
-			s.log.Debug().Err(err).Msg("udp write failed")
+		if _, err := conn.WriteToUDPAddrPort(reply, client); err != nil && s.writeFailed(ctx, err) {
+			return nil
 		}
 	}
+}
+
+// writeFailed reports whether a reader should stop after writing failed
+// with err: when the server or ctx is closing. Otherwise a full send buffer
+// or an unreachable client loses those answers only (the clients
+// retransmit, as BEP 15 asks), and err is logged at debug level.
+func (s *Server) writeFailed(ctx context.Context, err error) (stop bool) {
+	if ctx.Err() != nil || s.isClosing() {
+		return true
+	}
+	s.log.Debug().Err(err).Msg("udp write failed")
+	return false
 }
 
 // readFailed decides what a reader does after reading conn failed with

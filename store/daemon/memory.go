@@ -16,10 +16,6 @@ import (
 // peer double.
 const DefaultGCPercent = 20
 
-// SetGCPercent sets how far, in percent of the live heap, the heap may grow
-// before the next collection (as GOGC does). It returns the previous value.
-func SetGCPercent(percent int) int { return debug.SetGCPercent(percent) }
-
 // ReturnMemory keeps the process's memory close to its live data until ctx
 // is done. Every interval it reads the heap's figures (without stopping the
 // program) and trims (collects twice, then hands every free page back to
@@ -61,7 +57,7 @@ func ReturnMemory(ctx context.Context, interval time.Duration) {
 	var (
 		next    time.Time
 		lastGCs uint64
-		v       [5]uint64
+		v       [4]uint64
 		read    = func() {
 			metrics.Read(samples)
 			for i := range samples {

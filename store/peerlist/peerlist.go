@@ -481,10 +481,6 @@ func (l *List) mergeIfSparse() {
 	if lb == l.lbits && sb == l.sbits {
 		return
 	}
-	if l.n == 0 {
-		l.lbits, l.sbits = 0, 0
-		return
-	}
 	if lb|sb == 0 {
 		// One bucket per region is a flat list: no directory.
 		l.lbits, l.sbits = 0, 0
