@@ -32,8 +32,9 @@
 #   CONCURRENCY   load generator workers (UDP sockets, HTTP connections) [16]
 #   UDP_PACED_CONCURRENCY  UDP workers in the p99 (--rate) runs [4]: at
 #                 a fast tracker's half peak, 16 paced UDP workers' own
-#                 scheduling set the p99 they report (about 1.3 ms against
-#                 0.36 ms with 4 workers at 147,000/s, the same tracker)
+#                 scheduling set much of the p99 they report (0.65-0.73 ms
+#                 against 0.28-0.31 ms with 4 workers, at 147,000/s against
+#                 the same surge tracker)
 #   DURATION      seconds per throughput run [10]
 #   REPEAT        peak runs per tracker and protocol; the best counts [2]
 #   MEM_TORRENTS  infohashes for the memory run [100000]
