@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -197,22 +198,29 @@ func globalFlags() []cli.Flag {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	withGlobals := func(fs ...cli.Flag) []cli.Flag { return append(globalFlags(), fs...) }
-	return &cli.App{
-		Name:                 "johnlocke",
-		Usage:                "a BitTorrent tracker daemon that shapes each swarm",
-		Flags:                globalFlags(),
-		Writer:               stdout,
-		ErrWriter:            stderr,
+	app := &cli.App{
+		Name:  "johnlocke",
+		Usage: "a BitTorrent tracker daemon that shapes each swarm",
+		Flags: append(globalFlags(), &cli.BoolFlag{
+			Name:  "version",
+			Usage: "print the version, the source revision and the Go release of this build",
+		}),
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// `help` is handled by appAction: urfave/cli's own help command
+		// exits 3 ("No help topic"), the code kept for database problems.
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		// Errors are printed once, by run.
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   onUsageError,
+		Action:         func(c *cli.Context) error { return appAction(c, stdout) },
 		Commands: []*cli.Command{
 			{
 				Name:      "serve",
 				Usage:     "run the tracker",
 				Flags:     withGlobals(serveFlags()...),
-				Action:    func(c *cli.Context) error { return serve(c, stdout) },
+				Action:    func(c *cli.Context) error { return serveCmd(c, stdout) },
 				ArgsUsage: " ",
 			},
 			{
@@ -260,6 +268,46 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Action: func(c *cli.Context) error { return loadtestCmd(c, stdout) },
 			},
 		},
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+	}
+	return app
+}
+
+// onUsageError makes a bad flag or flag value a usage error (exit 2),
+// printed once by run with a pointer to --help, instead of urfave/cli's
+// error followed by the whole help text.
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	cmd := "johnlocke"
+	if c.Command != nil && c.Command.Name != "" {
+		cmd += " " + c.Command.Name
+	}
+	return usageError("%v (see %s --help)", err, cmd)
+}
+
+// appAction runs when no subcommand matched: --version, `help [COMMAND]`,
+// the help for a bare `johnlocke`, or an unknown subcommand.
+func appAction(c *cli.Context, stdout io.Writer) error {
+	if c.Bool("version") {
+		fmt.Fprintln(stdout, "johnlocke", daemon.Version(version), runtime.Version())
+		return nil
+	}
+	args := c.Args()
+	switch {
+	case args.Len() == 0:
+		return cli.ShowAppHelp(c)
+	case args.First() == "help" && args.Len() == 1:
+		return cli.ShowAppHelp(c)
+	case args.First() == "help" && args.Len() == 2:
+		if c.App.Command(args.Get(1)) == nil {
+			return usageError("help: no subcommand %q (see johnlocke --help)", args.Get(1))
+		}
+		return cli.ShowCommandHelp(c, args.Get(1))
+	case args.First() == "help":
+		return usageError("help takes at most one subcommand")
+	default:
+		return usageError("no subcommand %q (see johnlocke --help)", args.First())
 	}
 }
 
@@ -386,57 +434,218 @@ func serveFlags() []cli.Flag {
 	}
 }
 
-// serve runs the tracker until SIGINT or SIGTERM.
-func serve(c *cli.Context, stdout io.Writer) (err error) {
+// Bounds of serve's numbers and durations. Each is a usage error (exit 2)
+// outside them, named with its flag, rather than a value quietly replaced.
+const (
+	// minMaxPeers and maxMaxPeers bound --maxpeers: an answer lists at
+	// least one peer, and no client may ask for more than MaxNumWant.
+	minMaxPeers = 1
+	maxMaxPeers = announce.MaxNumWant
+	// minInterval and maxInterval bound --interval: a peer's age is
+	// counted in whole ticks, and a peer is kept for two intervals (plus a
+	// minute), which must fit in the one-byte age of modes.MaxAge ticks.
+	minInterval = modes.Tick
+	maxInterval = time.Duration(modes.MaxAge) * modes.Tick / 2
+	// minMinInterval bounds --min-interval from below: clients are told
+	// not to come back sooner, and sooner than a second invites floods.
+	minMinInterval = time.Second
+	// minFlushInterval and maxFlushInterval bound --flush-interval: more
+	// often, the flusher would hold the write lock more than it leaves it;
+	// less often, a crash would lose more than a day of swarms.
+	minFlushInterval = 100 * time.Millisecond
+	maxFlushInterval = 24 * time.Hour
+	// minScanInterval bounds --scan-interval: each rescan walks all of --dir.
+	minScanInterval = time.Second
+	// maxUDPSockets bounds --udp-sockets: each socket has its own reader
+	// and a receive buffer of up to 4 MiB.
+	maxUDPSockets = 1024
+)
+
+// serveConfig is everything `serve` runs with, every value checked. The
+// fields are named after serve's flags; parseServeConfig fills it from a
+// command line, and a test (or a config file) can fill it directly.
+type serveConfig struct {
+	DB, Admin     string // the global --db and --admin
+	Verbose       bool
+	HTTP, UDP     string // listen addresses; "" turns a listener off
+	UDPSockets    int    // at least 1
+	Mode          modes.Mode
+	Dir           string // "" registers no directory
+	Scan          bool
+	ScanInterval  time.Duration
+	Locked        bool
+	MaxPeers      int
+	MaxTorrents   int
+	MaxPeersTotal int
+	Interval      time.Duration // 0: every mode's own
+	MinInterval   time.Duration // 0: every mode's own
+	FlushInterval time.Duration
+	GCPercent     int
+	KeepGOGC      bool // $GOGC is set and --gc-percent is not: leave the collector alone
+	TrustedProxy  []netip.Prefix
+	Daemon        bool
+	PidFile       string // "" writes no pid file
+	LogFile       string // "" logs to stdout
+}
+
+// parseServeConfig turns serve's command line into a serveConfig. Every
+// usage error of serve is found here, before anything is opened or bound.
+func parseServeConfig(c *cli.Context) (serveConfig, error) {
+	cfg := serveConfig{
+		DB:            globalString(c, "db"),
+		Admin:         globalString(c, "admin"),
+		Verbose:       globalBool(c, "verbose"),
+		HTTP:          c.String("http"),
+		UDP:           c.String("udp"),
+		UDPSockets:    c.Int("udp-sockets"),
+		Dir:           c.String("dir"),
+		ScanInterval:  c.Duration("scan-interval"),
+		Locked:        c.Bool("locked"),
+		MaxPeers:      c.Int("maxpeers"),
+		MaxTorrents:   c.Int("max-torrents"),
+		MaxPeersTotal: c.Int("max-peers-total"),
+		Interval:      c.Duration("interval"),
+		MinInterval:   c.Duration("min-interval"),
+		FlushInterval: c.Duration("flush-interval"),
+		GCPercent:     c.Int("gc-percent"),
+		KeepGOGC:      !c.IsSet("gc-percent") && os.Getenv("GOGC") != "",
+		Daemon:        c.Bool("daemon"),
+		LogFile:       c.String("log-file"),
+	}
 	if c.NArg() > 0 {
-		return usageError("serve takes no arguments, got %q", c.Args().First())
+		return cfg, usageError("serve takes no arguments, got %q", c.Args().First())
 	}
-	mode, err := modes.Parse(c.String("mode"))
-	if err != nil || mode == modes.Default {
-		return usageError("--mode: want small, large or surge, got %q", c.String("mode"))
+	var err error
+	cfg.Mode, err = modes.Parse(c.String("mode"))
+	if err != nil || cfg.Mode == modes.Default {
+		return cfg, usageError("--mode: want small, large or surge, got %q", c.String("mode"))
 	}
-	if c.Int("maxpeers") < 1 {
-		return usageError("--maxpeers must be at least 1")
+	if cfg.HTTP == "" && cfg.UDP == "" {
+		return cfg, usageError("--http and --udp are both empty: nothing to serve")
 	}
-	if c.IsSet("gc-percent") || os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(c.Int("gc-percent"))
+	if cfg.HTTP != "" {
+		if _, err := net.ResolveTCPAddr("tcp", cfg.HTTP); err != nil {
+			return cfg, usageError("--http %q: want [host]:port with a port from 0 to 65535: %v", cfg.HTTP, err)
+		}
 	}
-	var proxies []netip.Prefix
+	if cfg.UDP != "" {
+		if _, err := net.ResolveUDPAddr("udp", cfg.UDP); err != nil {
+			return cfg, usageError("--udp %q: want [host]:port with a port from 0 to 65535: %v", cfg.UDP, err)
+		}
+	}
+	if !c.IsSet("udp-sockets") {
+		// One reader per socket; the kernel spreads clients over the
+		// sockets by address, so each CPU can answer its share.
+		cfg.UDPSockets = min(runtime.GOMAXPROCS(0), maxUDPSockets)
+		if !udp.CanReusePort() {
+			cfg.UDPSockets = 1
+		}
+	}
+	if err := intIn("udp-sockets", cfg.UDPSockets, 1, maxUDPSockets); err != nil {
+		return cfg, err
+	}
+	if err := intIn("maxpeers", cfg.MaxPeers, minMaxPeers, maxMaxPeers); err != nil {
+		return cfg, err
+	}
+	if err := intIn("max-torrents", cfg.MaxTorrents, 1, math.MaxInt); err != nil {
+		return cfg, err
+	}
+	if err := intIn("max-peers-total", cfg.MaxPeersTotal, 1, math.MaxInt); err != nil {
+		return cfg, err
+	}
+	if c.IsSet("interval") {
+		if err := durationIn("interval", cfg.Interval, minInterval, maxInterval); err != nil {
+			return cfg, err
+		}
+	}
+	if c.IsSet("min-interval") {
+		upper, upperName := maxInterval, ""
+		if c.IsSet("interval") {
+			upper, upperName = cfg.Interval, " (--interval)"
+		}
+		if err := durationIn("min-interval", cfg.MinInterval, minMinInterval, upper); err != nil {
+			return cfg, usageError("%v%s", err, upperName)
+		}
+	}
+	if err := durationIn("flush-interval", cfg.FlushInterval, minFlushInterval, maxFlushInterval); err != nil {
+		return cfg, err
+	}
+	if err := durationIn("scan-interval", cfg.ScanInterval, minScanInterval, math.MaxInt64); err != nil {
+		return cfg, err
+	}
 	for _, p := range c.StringSlice("trusted-proxy") {
 		prefix, err := parsePrefix(p)
 		if err != nil {
-			return usageError("--trusted-proxy: %v", err)
+			return cfg, usageError("--trusted-proxy: %v", err)
 		}
-		proxies = append(proxies, prefix)
+		cfg.TrustedProxy = append(cfg.TrustedProxy, prefix)
 	}
-	if c.IsSet("udp-sockets") && c.Int("udp-sockets") < 1 {
-		return usageError("--udp-sockets must be at least 1")
-	}
-	dir := c.String("dir")
-	scan := false
-	if dir != "" {
-		fi, err := os.Stat(dir)
+	if cfg.Dir != "" {
+		fi, err := os.Stat(cfg.Dir)
 		if err != nil || !fi.IsDir() {
-			return usageError("--dir %s: not a directory", dir)
+			return cfg, usageError("--dir %s: not a directory", cfg.Dir)
 		}
-		scan = true
+		cfg.Scan = true
 	}
 	if c.IsSet("scan") {
-		scan = c.Bool("scan")
-		if scan && dir == "" {
-			return usageError("--scan needs --dir")
+		cfg.Scan = c.Bool("scan")
+		if cfg.Scan && cfg.Dir == "" {
+			return cfg, usageError("--scan needs --dir")
 		}
 	}
+	if cfg.Daemon || c.IsSet("pidfile") {
+		cfg.PidFile = c.String("pidfile")
+	}
+	return cfg, nil
+}
 
+// intIn is a usage error naming the flag and its range when v is outside
+// [lo, hi]; math.MaxInt as hi means no upper bound.
+func intIn(flag string, v, lo, hi int) error {
+	switch {
+	case v >= lo && v <= hi:
+		return nil
+	case hi == math.MaxInt:
+		return usageError("--%s %d: must be at least %d", flag, v, lo)
+	default:
+		return usageError("--%s %d: must be from %d to %d", flag, v, lo, hi)
+	}
+}
+
+// durationIn is intIn for durations; math.MaxInt64 as hi means no upper
+// bound.
+func durationIn(flag string, v, lo, hi time.Duration) error {
+	switch {
+	case v >= lo && v <= hi:
+		return nil
+	case hi == math.MaxInt64:
+		return usageError("--%s %v: must be at least %v", flag, v, lo)
+	default:
+		return usageError("--%s %v: must be from %v to %v", flag, v, lo, hi)
+	}
+}
+
+// serveCmd is `serve`: a checked config, then the tracker.
+func serveCmd(c *cli.Context, stdout io.Writer) error {
+	cfg, err := parseServeConfig(c)
+	if err != nil {
+		return err
+	}
+	return serve(cfg, stdout)
+}
+
+// serve builds the tracker from cfg and runs it until SIGINT or SIGTERM.
+func serve(cfg serveConfig, stdout io.Writer) (err error) {
+	if !cfg.KeepGOGC {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	// Abort is a second SIGINT or SIGTERM: exit at once, without the final flush.
-	o := daemon.Options{Args: os.Args[1:], LogFile: c.String("log-file"), Verbose: globalBool(c, "verbose"),
+	o := daemon.Options{Args: os.Args[1:], LogFile: cfg.LogFile, Verbose: cfg.Verbose,
 		Abort: func() { os.Exit(exitFailed) }}
-	if c.Bool("daemon") && !daemon.IsChild() {
+	if cfg.Daemon && !daemon.IsChild() {
 		return daemon.Background(o, stdout)
 	}
-	if c.Bool("daemon") || c.IsSet("pidfile") {
-		o.PidFile = c.String("pidfile")
-	}
+	o.PidFile = cfg.PidFile
 	started := time.Now()
 	lc := daemon.NewLifecycle()
 	// Runs last: reports a failure to a waiting --daemon parent, removes
@@ -451,22 +660,22 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 
 	// Ask the admin socket before opening the database, so that a second
 	// serve names the running one instead of timing out on the file lock.
-	sock := admin.SocketPath(globalString(c, "db"), globalString(c, "admin"))
+	sock := admin.SocketPath(cfg.DB, cfg.Admin)
 	if status, state, err := admin.Probe(sock); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	} else if state == admin.Live {
 		return dbError(&admin.RunningError{Socket: sock, Status: status})
 	}
 
-	st, err := store.Open(globalString(c, "db"), store.Config{
-		Mode:          mode,
-		Locked:        c.Bool("locked"),
-		MaxTorrents:   c.Int("max-torrents"),
-		MaxPeersTotal: c.Int("max-peers-total"),
-		MaxPeers:      c.Int("maxpeers"),
-		Interval:      c.Duration("interval"),
-		MinInterval:   c.Duration("min-interval"),
-		FlushInterval: c.Duration("flush-interval"),
+	st, err := store.Open(cfg.DB, store.Config{
+		Mode:          cfg.Mode,
+		Locked:        cfg.Locked,
+		MaxTorrents:   cfg.MaxTorrents,
+		MaxPeersTotal: cfg.MaxPeersTotal,
+		MaxPeers:      cfg.MaxPeers,
+		Interval:      cfg.Interval,
+		MinInterval:   cfg.MinInterval,
+		FlushInterval: cfg.FlushInterval,
 		Log:           log,
 	})
 	if err != nil {
@@ -479,16 +688,26 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	// Whatever happens below, the store flushes and closes last.
 	defer func() {
 		stopStore()
-		if err := <-storeDone; err != nil {
-			log.Error().Err(err).Msg("final flush failed")
+		clean := err == nil
+		if ferr := <-storeDone; ferr != nil {
+			clean = false
+			log.Error().Err(ferr).Msg("final flush failed")
 		}
-		if err := st.Close(); err != nil {
-			log.Error().Err(err).Msg("closing the database")
+		if cerr := st.Close(); cerr != nil {
+			clean = false
+			log.Error().Err(cerr).Msg("closing the database")
+		}
+		// The last line of the log: an operator (or a script) reading
+		// it knows whether the shutdown completed.
+		if clean {
+			log.Info().Msg("stopped")
+		} else {
+			log.Error().Msg("stopped after a failure")
 		}
 	}()
 
 	adm, err := admin.Listen(st, admin.Config{
-		Path: sock, DB: absPath(globalString(c, "db")), Version: daemon.Version(version), Started: started, Log: log,
+		Path: sock, DB: absPath(cfg.DB), Version: daemon.Version(version), Started: started, Log: log,
 	})
 	var running *admin.RunningError
 	switch {
@@ -510,21 +729,21 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 		}
 	}()
 
-	if dir != "" {
-		res, err := st.ScanDir(dir)
+	if cfg.Dir != "" {
+		res, err := st.ScanDir(cfg.Dir)
 		if err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
-		log.Info().Str("dir", dir).Int("found", res.Found).Int("added", res.Added).Int("failed", res.Failed).Msg("loaded torrent directory")
+		log.Info().Str("dir", cfg.Dir).Int("found", res.Found).Int("added", res.Added).Int("failed", res.Failed).Msg("loaded torrent directory")
 		// SIGHUP rescans --dir; --scan adds a periodic rescan.
 		var every time.Duration
-		if scan {
-			every = c.Duration("scan-interval")
+		if cfg.Scan {
+			every = cfg.ScanInterval
 		}
 		watching := make(chan struct{})
 		go func() {
 			defer close(watching)
-			st.WatchDir(ctx.Done(), dir, every, lc.Rescan())
+			st.WatchDir(ctx.Done(), cfg.Dir, every, lc.Rescan())
 		}()
 		// Runs before the store closes.
 		defer func() {
@@ -533,56 +752,56 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 		}()
 	}
 
-	httpAddr, udpAddr := c.String("http"), c.String("udp")
-	if httpAddr == "" && udpAddr == "" {
-		return usageError("--http and --udp are both empty: nothing to serve")
-	}
-	// One reader per socket; the kernel spreads clients over the sockets
-	// by address, so each CPU can answer its share.
-	udpSockets := runtime.GOMAXPROCS(0)
-	if !udp.CanReusePort() {
-		udpSockets = 1
-	}
-	if c.IsSet("udp-sockets") {
-		udpSockets = c.Int("udp-sockets")
-	}
-	serveErr := make(chan error, 1+udpSockets)
+	// Every listener is bound before any serves, UDP first: a port another
+	// tracker holds stops this one before it has bound anything else.
 	var (
-		httpSrv             *announce.HTTPServer
-		udpSrv              *udp.Server
+		key                 []byte
+		conns               []*net.UDPConn
+		ln                  net.Listener
 		httpBound, udpBound string
 	)
-	if httpAddr != "" {
-		ln, err := net.Listen("tcp", httpAddr)
-		if err != nil {
-			return &exitError{code: exitFailed, err: fmt.Errorf("listen on %s: %w", httpAddr, err)}
-		}
-		httpSrv = announce.NewHTTPServer(st, announce.HTTPConfig{
-			MaxPeers:       c.Int("maxpeers"),
-			TrustedProxies: proxies,
-		}, log)
-		httpBound = ln.Addr().String()
-		go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()
-	}
-	if udpAddr != "" {
+	if cfg.UDP != "" {
 		// The key lives in the database so connection ids that clients
 		// hold stay valid across a restart.
-		key, err := st.DB().Secret("udp-connection-id", 32)
-		if err != nil {
+		if key, err = st.DB().Secret("udp-connection-id", 32); err != nil {
 			return dbError(err)
 		}
-		conns, err := udp.ListenReusePort(ctx, "udp", udpAddr, udpSockets)
+		conns, err = udp.ListenReusePort(ctx, "udp", cfg.UDP, cfg.UDPSockets)
 		if err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
-		udpSrv = udp.NewServer(st, udp.Config{Key: key, MaxPeers: c.Int("maxpeers")}, log)
 		udpBound = conns[0].LocalAddr().String()
+	}
+	if cfg.HTTP != "" {
+		ln, err = net.Listen("tcp", cfg.HTTP)
+		if err != nil {
+			for _, conn := range conns {
+				conn.Close()
+			}
+			return &exitError{code: exitFailed, err: fmt.Errorf("listen on %s: %w", cfg.HTTP, err)}
+		}
+		httpBound = ln.Addr().String()
+	}
+	serveErr := make(chan error, 1+len(conns))
+	var (
+		httpSrv *announce.HTTPServer
+		udpSrv  *udp.Server
+	)
+	if ln != nil {
+		httpSrv = announce.NewHTTPServer(st, announce.HTTPConfig{
+			MaxPeers:       cfg.MaxPeers,
+			TrustedProxies: cfg.TrustedProxy,
+		}, log)
+		go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()
+	}
+	if len(conns) > 0 {
+		udpSrv = udp.NewServer(st, udp.Config{Key: key, MaxPeers: cfg.MaxPeers}, log)
 		for _, conn := range conns {
 			go func() { serveErr <- labelled("udp", udpSrv.Serve(ctx, conn)) }()
 		}
 	}
 	torrents, peers := st.Counts()
-	log.Info().Str("http", httpBound).Str("udp", udpBound).Str("mode", mode.String()).Bool("locked", c.Bool("locked")).
+	log.Info().Str("http", httpBound).Str("udp", udpBound).Str("mode", cfg.Mode.String()).Bool("locked", cfg.Locked).
 		Int64("torrents", torrents).Int64("peers", peers).Str("admin", sock).Int("pid", os.Getpid()).
 		Msg("johnlocke is serving")
 	lc.Serving(httpBound, udpBound)
