@@ -3,10 +3,13 @@ package udp
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -707,6 +710,92 @@ func TestListenReusePort(t *testing.T) {
 		pkt := announcePacket(ann{connID: c.connect(addr), tx: 1, hash: h, left: 1, port: uint16(2000 + i), numWant: 50})
 		if r := parseAnnounce(t, c.roundTrip(addr, pkt), 1, peer4Len); len(r.peers) != i {
 			t.Errorf("announce %d got %d peers, want %d", i, len(r.peers), i)
+		}
+	}
+}
+
+// TestListenReusePortRefusesHeldPort checks that a second group cannot
+// join a port a group holds (it would take a share of its clients), nor
+// bind the port's wildcard, nor join a port a lone socket holds.
+func TestListenReusePortRefusesHeldPort(t *testing.T) {
+	if reusePortControl == nil {
+		t.Skip("no SO_REUSEPORT here")
+	}
+	held, err := ListenReusePort(context.Background(), "udp4", "127.0.0.1:0", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	port := held[0].LocalAddr().(*net.UDPAddr).Port
+	lone := listen(t, "udp4", "127.0.0.1:0")
+	tests := []struct {
+		name, network, addr string
+		n                   int
+	}{
+		{"one socket on a group's port", "udp4", fmt.Sprintf("127.0.0.1:%d", port), 1},
+		{"a group on a group's port", "udp4", fmt.Sprintf("127.0.0.1:%d", port), 3},
+		{"a group on the wildcard of a group's port", "udp", fmt.Sprintf(":%d", port), 3},
+		{"a group on a lone socket's port", "udp4", lone.LocalAddr().String(), 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conns, err := ListenReusePort(context.Background(), tt.network, tt.addr, tt.n)
+			for _, c := range conns {
+				c.Close()
+			}
+			if !errors.Is(err, syscall.EADDRINUSE) {
+				t.Fatalf("ListenReusePort(%s, %d) = %v, want EADDRINUSE", tt.addr, tt.n, err)
+			}
+			if !strings.Contains(err.Error(), tt.addr) {
+				t.Errorf("error %q does not name %s", err, tt.addr)
+			}
+		})
+	}
+}
+
+// TestListenReusePortSpreadsOverEverySocket checks that the first socket,
+// bound alone and opened to the group afterwards, is in the group like the
+// others: clients from many ports reach every socket.
+func TestListenReusePortSpreadsOverEverySocket(t *testing.T) {
+	if reusePortControl == nil {
+		t.Skip("no SO_REUSEPORT here")
+	}
+	const sockets, clients = 4, 64 // a socket misses all 64 with odds (3/4)^64
+	conns, err := ListenReusePort(context.Background(), "udp4", "127.0.0.1:0", sockets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, clients)
+	for i, c := range conns {
+		t.Cleanup(func() { c.Close() })
+		go func() {
+			buf := make([]byte, 16)
+			for {
+				if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+					return
+				}
+				got <- i
+			}
+		}()
+	}
+	addr := conns[0].LocalAddr().(*net.UDPAddr).AddrPort()
+	for range clients {
+		c := listen(t, "udp4", "127.0.0.1:0")
+		if _, err := c.WriteToUDPAddrPort([]byte("hello"), addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	per := make([]int, sockets)
+	for range clients {
+		per[<-got]++
+	}
+	for i, n := range per {
+		if n == 0 {
+			t.Errorf("socket %d got none of %d clients: %v", i, clients, per)
 		}
 	}
 }
