@@ -80,12 +80,20 @@ func main() {
 
 // run is main without the exit, so tests can drive the command line.
 func run(args []string, stdout, stderr io.Writer) int {
+	// Asked first: the daemon child forgets it is one once it starts.
+	child := daemon.IsChild()
 	app := newApp(stdout, stderr)
 	err := app.Run(flagsFirst(app, args))
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "johnlocke: %v\n", err)
+	if child {
+		// A daemon child's stderr is its --log-file (or nothing); its
+		// parent prints the error for the operator.
+		daemon.LogFailure(stderr, err)
+	} else {
+		fmt.Fprintf(stderr, "johnlocke: %v\n", err)
+	}
 	return exitCode(err)
 }
 

@@ -149,7 +149,7 @@ func (s *HTTPServer) Serve(ctx context.Context, ln net.Listener) error {
 			// Out of file descriptors or a connection reset before we took
 			// it: back off and keep serving the connections we have.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn().Err(err).Dur("retry_in", delay).Msg("http accept failed")
+			s.log.Warn().Err(err).Float64("retry_in_ms", float64(delay)/float64(time.Millisecond)).Msg("http accept failed")
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:

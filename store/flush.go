@@ -62,7 +62,7 @@ func (s *Store) load() error {
 	}
 	torrents, peers := s.Counts()
 	s.cfg.Log.Info().Int64("torrents", torrents).Int64("peers", peers).
-		Dur("took", time.Since(now)).Msg("loaded database")
+		Float64("took_ms", millis(time.Since(now))).Msg("loaded database")
 	return nil
 }
 
@@ -178,11 +178,35 @@ const (
 func (s *Store) Flush() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return s.flushLocked()
+	_, err := s.flushLocked()
+	return err
 }
 
+// flushStats is what one flush wrote.
+type flushStats struct {
+	torrents, swarmBytes, transactions int
+	took                               time.Duration
+}
+
+// finalFlush is the flush of a stopping Run, logged at info level however
+// little it wrote, so the log says that the state reached the file.
+func (s *Store) finalFlush() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	fs, err := s.flushLocked()
+	if err == nil {
+		s.cfg.Log.Info().Int("torrents", fs.torrents).Int("swarm_bytes", fs.swarmBytes).
+			Int("transactions", fs.transactions).Float64("took_ms", millis(fs.took)).Msg("final flush written")
+	}
+	return err
+}
+
+// millis is d in milliseconds, the unit of every duration the logs carry
+// (their keys end in _ms).
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 // flushLocked is Flush for a caller that holds writeMu.
-func (s *Store) flushLocked() error {
+func (s *Store) flushLocked() (flushStats, error) {
 	start := time.Now()
 	tick := s.tickNow()
 	buf, batch := s.flushBuf[:0], s.flushBatch[:0]
@@ -202,10 +226,11 @@ func (s *Store) flushLocked() error {
 		buf, batch = buf[:0], batch[:0]
 		runtime.Gosched()
 	}
+	fs := flushStats{torrents: torrents, swarmBytes: swarmBytes, transactions: txs, took: time.Since(start)}
 	if txs > 0 {
 		// At -v: what a flush costs, for operators sizing --flush-interval.
 		s.cfg.Log.Debug().Int("torrents", torrents).Int("swarm_bytes", swarmBytes).Int("transactions", txs).
-			Dur("took", time.Since(start)).Msg("flushed")
+			Float64("took_ms", millis(fs.took)).Msg("flushed")
 	}
 	// Keep the buffers for the next flush unless a busy one grew them:
 	// between flushes they would be memory held for nothing.
@@ -216,7 +241,7 @@ func (s *Store) flushLocked() error {
 	if cap(batch)*int(unsafe.Sizeof(pending{})) <= flushKeep {
 		s.flushBatch = batch[:0]
 	}
-	return err
+	return fs, err
 }
 
 // collect copies sh's dirty torrents out into batch (their peers into

@@ -86,7 +86,7 @@ func (s *Store) Purge(o PurgeOptions) (PurgeReport, error) {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if err := s.flushLocked(); err != nil {
+	if _, err := s.flushLocked(); err != nil {
 		return PurgeReport{}, err
 	}
 	if o.PeerTimeout <= 0 {

@@ -216,7 +216,7 @@ func (s *Store) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return s.Flush()
+			return s.finalFlush()
 		case <-second.C:
 			s.measureRate()
 			if now := s.cfg.Now(); now.Sub(lastSweep) >= modes.Tick {

@@ -172,7 +172,7 @@ func (s *Server) readFailed(ctx context.Context, conn *net.UDPConn, err error, d
 	// Back off so that an error that repeats does not spin a core and
 	// flood the log.
 	*delay = min(max(2**delay, 5*time.Millisecond), time.Second)
-	s.log.Warn().Err(err).Dur("retry_in", *delay).Msg("udp read failed")
+	s.log.Warn().Err(err).Float64("retry_in_ms", float64(*delay)/float64(time.Millisecond)).Msg("udp read failed")
 	if !sleepCtx(ctx, *delay) {
 		return false, nil
 	}

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+
+	"github.com/rs/zerolog"
 )
 
 // envDaemon marks the re-executed child of Background; its value is the
@@ -170,4 +172,12 @@ func sendReport(pipe *os.File, rep readyReport) {
 	b, _ := json.Marshal(rep)
 	_, _ = pipe.Write(append(b, '\n'))
 	_ = pipe.Close()
+}
+
+// LogFailure writes err to w as one JSON log line, the shape of every
+// other line of a log file. A daemon child's stderr is its --log-file, so
+// the error that ends it belongs there in that shape, not as plain text.
+func LogFailure(w io.Writer, err error) {
+	log := zerolog.New(w).With().Timestamp().Logger()
+	log.Error().Err(err).Msg("serve failed")
 }

@@ -184,7 +184,7 @@ printf '\njohnlocke large mode with persisted peers, %s\n' "$(date -u +%Y-%m-%dT
 printf 'host: %s %s, %s CPUs; tracker on CPU %s, load generator on CPU %s\n' "$(uname -sr)" "$(uname -m)" "$(nproc)" "$TRACKER_CPUS" "$LOADGEN_CPUS"
 printf '%-44s %s\n' "peers loaded" "$PEERS over $TORRENTS torrents"
 printf '%-44s %s\n' "database file" "$(du -h db | cut -f1)"
-printf '%-44s %s\n' "the flush (-v log)" "$(sed -n 's/.*"torrents":\([0-9]*\),"swarm_bytes":\([0-9]*\),"transactions":\([0-9]*\),"took":\([0-9.]*\).*/\1 torrents, \2 bytes of peers, \3 transactions, \4 ms/p' <<<"$flushed")"
+printf '%-44s %s\n' "the flush (-v log)" "$(sed -n 's/.*"torrents":\([0-9]*\),"swarm_bytes":\([0-9]*\),"transactions":\([0-9]*\),"took_ms":\([0-9.]*\).*/\1 torrents, \2 bytes of peers, \3 transactions, \4 ms/p' <<<"$flushed")"
 printf '%-44s %s\n' "p99 us at $RATE/s, no flush" "${R[still]} (${R[still-rps]}/s)"
 printf '%-44s %s\n' "p99 us at $RATE/s, flush inside the run" "${R[flushing]} (${R[flushing-rps]}/s)"
 printf '%-44s %s\n' "p99 ratio (flush / no flush)" "$(awk -v a="${R[flushing]}" -v b="${R[still]}" 'BEGIN { printf "%.2f", a / b }')"
