@@ -167,6 +167,7 @@ func TestDatabaseProblemsExit3(t *testing.T) {
 type server struct {
 	cmd   *exec.Cmd
 	addr  string // HTTP
+	udp   string // UDP
 	admin string // admin socket
 	pid   int
 	done  chan error
@@ -191,11 +192,11 @@ func startServer(t *testing.T, args ...string) *server {
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		var entry struct {
-			Message, HTTP, Admin string
-			PID                  int
+			Message, HTTP, UDP, Admin string
+			PID                       int
 		}
 		if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Message == "johnlocke is serving" {
-			s.addr, s.admin, s.pid = entry.HTTP, entry.Admin, entry.PID
+			s.addr, s.udp, s.admin, s.pid = entry.HTTP, entry.UDP, entry.Admin, entry.PID
 			break
 		}
 	}
