@@ -374,6 +374,7 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "locked", Value: true, Usage: "refuse announces for unregistered torrents; --locked=false registers them on first announce"},
 		&cli.IntFlag{Name: "maxpeers", Value: 50, Usage: "largest peer list ever returned"},
 		&cli.IntFlag{Name: "max-torrents", Value: store.DefaultMaxTorrents, Usage: "most torrents organic registration (--locked=false) may reach"},
+		&cli.IntFlag{Name: "max-torrents-per-ip", DefaultText: "1% of --max-torrents", Usage: "most organic torrents one source address (IPv4, or IPv6 /64) may hold; 0: no per-address bound"},
 		&cli.IntFlag{Name: "max-peers-total", Value: store.DefaultMaxPeersTotal, Usage: "peer budget: past it new peers get lists but are not stored"},
 		&cli.DurationFlag{Name: "interval", Usage: "announce interval for every mode (default: the mode's own)"},
 		&cli.DurationFlag{Name: "min-interval", Usage: "min interval for every mode (default: the mode's own)"},
@@ -397,6 +398,16 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	}
 	if c.Int("maxpeers") < 1 {
 		return usageError("--maxpeers must be at least 1")
+	}
+	// The store reads 0 as its default share and a negative value as no
+	// bound; on the command line 0 means no bound.
+	perAddr := 0
+	if c.IsSet("max-torrents-per-ip") {
+		if perAddr = c.Int("max-torrents-per-ip"); perAddr < 0 {
+			return usageError("--max-torrents-per-ip: want 0 (no bound) or more, got %d", perAddr)
+		} else if perAddr == 0 {
+			perAddr = -1
+		}
 	}
 	if c.IsSet("gc-percent") || os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(c.Int("gc-percent"))
@@ -459,15 +470,16 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	}
 
 	st, err := store.Open(globalString(c, "db"), store.Config{
-		Mode:          mode,
-		Locked:        c.Bool("locked"),
-		MaxTorrents:   c.Int("max-torrents"),
-		MaxPeersTotal: c.Int("max-peers-total"),
-		MaxPeers:      c.Int("maxpeers"),
-		Interval:      c.Duration("interval"),
-		MinInterval:   c.Duration("min-interval"),
-		FlushInterval: c.Duration("flush-interval"),
-		Log:           log,
+		Mode:               mode,
+		Locked:             c.Bool("locked"),
+		MaxTorrents:        c.Int("max-torrents"),
+		MaxTorrentsPerAddr: perAddr,
+		MaxPeersTotal:      c.Int("max-peers-total"),
+		MaxPeers:           c.Int("maxpeers"),
+		Interval:           c.Duration("interval"),
+		MinInterval:        c.Duration("min-interval"),
+		FlushInterval:      c.Duration("flush-interval"),
+		Log:                log,
 	})
 	if err != nil {
 		return dbError(err)
@@ -476,14 +488,23 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	go func() { storeDone <- st.Run(storeCtx) }()
 	go daemon.ReturnMemory(ctx, time.Second)
-	// Whatever happens below, the store flushes and closes last.
+	// Whatever happens below, the store flushes and closes last. A final
+	// flush that fails loses what it could not write: the exit code says
+	// so, for a supervisor to notice.
 	defer func() {
 		stopStore()
-		if err := <-storeDone; err != nil {
-			log.Error().Err(err).Msg("final flush failed")
+		flushErr := <-storeDone
+		if flushErr != nil {
+			log.Error().Err(flushErr).Msg("final flush failed: state not yet written is lost")
 		}
-		if err := st.Close(); err != nil {
-			log.Error().Err(err).Msg("closing the database")
+		if cerr := st.Close(); cerr != nil {
+			log.Error().Err(cerr).Msg("closing the database")
+			if flushErr == nil {
+				flushErr = cerr
+			}
+		}
+		if flushErr != nil && err == nil {
+			err = &exitError{code: exitFailed, err: fmt.Errorf("final flush: %w", flushErr)}
 		}
 	}()
 
