@@ -278,6 +278,7 @@ func loadtestFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the workload"},
 		&cli.IntFlag{Name: "rate", Usage: "target announces per second overall (0: as fast as answered)"},
 		&cli.BoolFlag{Name: "no-keepalive", Usage: "HTTP: one connection per announce"},
+		&cli.StringFlag{Name: "source", Usage: "local address every worker sends from (e.g. 127.0.0.2), instead of one loopback address per worker"},
 	}
 }
 
@@ -300,6 +301,13 @@ func loadtestCmd(c *cli.Context, stdout io.Writer) error {
 		Seed:        c.Uint64("seed"),
 		Rate:        c.Int("rate"),
 		NoKeepAlive: c.Bool("no-keepalive"),
+	}
+	if src := c.String("source"); src != "" {
+		addr, err := netip.ParseAddr(src)
+		if err != nil {
+			return usageError("--source: want an IP address, got %q", src)
+		}
+		cfg.Source = addr
 	}
 	if path := c.String("infohashes"); path != "" {
 		hashes, err := loadgen.LoadInfoHashes(path)
