@@ -334,6 +334,7 @@ func loadtestFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the workload"},
 		&cli.IntFlag{Name: "rate", Usage: "target announces per second overall (0: as fast as answered)"},
 		&cli.BoolFlag{Name: "no-keepalive", Usage: "HTTP: one connection per announce"},
+		&cli.StringFlag{Name: "source", Usage: "local address every worker sends from (e.g. 127.0.0.2), instead of one loopback address per worker"},
 	}
 }
 
@@ -356,6 +357,13 @@ func loadtestCmd(c *cli.Context, stdout io.Writer) error {
 		Seed:        c.Uint64("seed"),
 		Rate:        c.Int("rate"),
 		NoKeepAlive: c.Bool("no-keepalive"),
+	}
+	if src := c.String("source"); src != "" {
+		addr, err := netip.ParseAddr(src)
+		if err != nil {
+			return usageError("--source: want an IP address, got %q", src)
+		}
+		cfg.Source = addr
 	}
 	if path := c.String("infohashes"); path != "" {
 		hashes, err := loadgen.LoadInfoHashes(path)
@@ -430,6 +438,7 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "locked", Value: true, Usage: "refuse announces for unregistered torrents; --locked=false registers them on first announce"},
 		&cli.IntFlag{Name: "maxpeers", Value: 50, Usage: "largest peer list ever returned"},
 		&cli.IntFlag{Name: "max-torrents", Value: store.DefaultMaxTorrents, Usage: "most torrents organic registration (--locked=false) may reach"},
+		&cli.IntFlag{Name: "max-torrents-per-ip", DefaultText: "1% of --max-torrents", Usage: "most organic torrents one source address (IPv4, or IPv6 /64) may hold; 0: no per-address bound"},
 		&cli.IntFlag{Name: "max-peers-total", Value: store.DefaultMaxPeersTotal, Usage: "peer budget: past it new peers get lists but are not stored"},
 		&cli.DurationFlag{Name: "interval", Usage: "announce interval for every mode (default: the mode's own)"},
 		&cli.DurationFlag{Name: "min-interval", Usage: "min interval for every mode (default: the mode's own)"},
@@ -485,15 +494,18 @@ type serveConfig struct {
 	MaxPeers      int
 	MaxTorrents   int
 	MaxPeersTotal int
-	Interval      time.Duration // 0: every mode's own
-	MinInterval   time.Duration // 0: every mode's own
-	FlushInterval time.Duration
-	GCPercent     int
-	KeepGOGC      bool // $GOGC is set and --gc-percent is not: leave the collector alone
-	TrustedProxy  []netip.Prefix
-	Daemon        bool
-	PidFile       string // "" writes no pid file
-	LogFile       string // "" logs to stdout
+	// MaxTorrentsPerIP is the store's MaxTorrentsPerAddr: 0 its default
+	// share of MaxTorrents, negative no bound (--max-torrents-per-ip 0).
+	MaxTorrentsPerIP int
+	Interval         time.Duration // 0: every mode's own
+	MinInterval      time.Duration // 0: every mode's own
+	FlushInterval    time.Duration
+	GCPercent        int
+	KeepGOGC         bool // $GOGC is set and --gc-percent is not: leave the collector alone
+	TrustedProxy     []netip.Prefix
+	Daemon           bool
+	PidFile          string // "" writes no pid file
+	LogFile          string // "" logs to stdout
 }
 
 // parseServeConfig turns serve's command line into a serveConfig. Every
@@ -580,6 +592,15 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 	}
 	if err := durationIn("scan-interval", cfg.ScanInterval, minScanInterval, math.MaxInt64); err != nil {
 		return cfg, err
+	}
+	// The store reads 0 as its default share and a negative value as no
+	// bound; on the command line 0 means no bound.
+	if c.IsSet("max-torrents-per-ip") {
+		if cfg.MaxTorrentsPerIP = c.Int("max-torrents-per-ip"); cfg.MaxTorrentsPerIP < 0 {
+			return cfg, usageError("--max-torrents-per-ip %d: want 0 (no bound) or more", cfg.MaxTorrentsPerIP)
+		} else if cfg.MaxTorrentsPerIP == 0 {
+			cfg.MaxTorrentsPerIP = -1
+		}
 	}
 	for _, p := range c.StringSlice("trusted-proxy") {
 		prefix, err := parsePrefix(p)
@@ -676,15 +697,16 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 	}
 
 	st, err := store.Open(cfg.DB, store.Config{
-		Mode:          cfg.Mode,
-		Locked:        cfg.Locked,
-		MaxTorrents:   cfg.MaxTorrents,
-		MaxPeersTotal: cfg.MaxPeersTotal,
-		MaxPeers:      cfg.MaxPeers,
-		Interval:      cfg.Interval,
-		MinInterval:   cfg.MinInterval,
-		FlushInterval: cfg.FlushInterval,
-		Log:           log,
+		Mode:               cfg.Mode,
+		Locked:             cfg.Locked,
+		MaxTorrents:        cfg.MaxTorrents,
+		MaxTorrentsPerAddr: cfg.MaxTorrentsPerIP,
+		MaxPeersTotal:      cfg.MaxPeersTotal,
+		MaxPeers:           cfg.MaxPeers,
+		Interval:           cfg.Interval,
+		MinInterval:        cfg.MinInterval,
+		FlushInterval:      cfg.FlushInterval,
+		Log:                log,
 	})
 	if err != nil {
 		return dbError(err)
@@ -693,21 +715,27 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	go func() { storeDone <- st.Run(storeCtx) }()
 	go daemon.ReturnMemory(ctx, time.Second)
-	// Whatever happens below, the store flushes and closes last.
+	// Whatever happens below, the store flushes and closes last. A final
+	// flush that fails loses what it could not write: the exit code says
+	// so, for a supervisor to notice.
 	defer func() {
 		stopStore()
-		clean := err == nil
-		if ferr := <-storeDone; ferr != nil {
-			clean = false
-			log.Error().Err(ferr).Msg("final flush failed")
+		flushErr := <-storeDone
+		if flushErr != nil {
+			log.Error().Err(flushErr).Msg("final flush failed: state not yet written is lost")
 		}
 		if cerr := st.Close(); cerr != nil {
-			clean = false
 			log.Error().Err(cerr).Msg("closing the database")
+			if flushErr == nil {
+				flushErr = cerr
+			}
+		}
+		if flushErr != nil && err == nil {
+			err = &exitError{code: exitFailed, err: fmt.Errorf("final flush: %w", flushErr)}
 		}
 		// The last line of the log: an operator (or a script) reading
 		// it knows whether the shutdown completed.
-		if clean {
+		if err == nil {
 			log.Info().Msg("stopped")
 		} else {
 			log.Error().Msg("stopped after a failure")

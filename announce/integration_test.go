@@ -507,7 +507,7 @@ func TestIntegrationLocked(t *testing.T) {
 }
 
 func TestIntegrationUnlocked(t *testing.T) {
-	tr := startTracker(t, store.Config{Mode: modes.Large, Locked: false, MaxTorrents: 3})
+	tr := startTracker(t, store.Config{Mode: modes.Large, Locked: false, MaxTorrents: 3, MaxTorrentsPerAddr: -1})
 	known := hashOf("unlocked-known")
 	tr.register(t, store.Torrent{InfoHash: known})
 	h1, h2, h3 := hashOf("organic-1"), hashOf("organic-2"), hashOf("organic-3")
@@ -559,6 +559,8 @@ func TestIntegrationScrape(t *testing.T) {
 	for _, p := range []int{52003, 52004, 52005} {
 		tr.announce(t, peerReq{hash: a, port: p, left: 10})
 	}
+	// A completion counts for a peer the swarm knew as a leecher.
+	tr.announce(t, peerReq{hash: a, port: 52006, left: 10, event: "started"})
 	tr.announce(t, peerReq{hash: a, port: 52006, left: 0, event: "completed"})
 	tr.announce(t, peerReq{hash: b, port: 52001, left: 10})
 	wantA := scrapeCounts{complete: 3, incomplete: 3, downloaded: 1}
@@ -691,6 +693,7 @@ func TestIntegrationHybrid(t *testing.T) {
 	wantCounts(t, "v2 seeder", res, 1, 1)
 	res = tr.announce(t, peerReq{hash: v1, port: 61001, left: 100})
 	wantPeers(t, "v1 leecher", res.all(), []string{v4(61002)})
+	tr.announce(t, peerReq{hash: v2, port: 61003, left: 100, event: "started"})
 	tr.announce(t, peerReq{hash: v2, port: 61003, left: 0, event: "completed"})
 
 	want := scrapeCounts{complete: 2, incomplete: 1, downloaded: 1}

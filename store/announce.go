@@ -21,7 +21,11 @@ func (s *Store) Announce(req *Request, resp *Response) error {
 	sh, pos := s.find(&hash)
 	if pos < 0 {
 		var err error
-		if pos, err = s.organic(sh, &hash); err != nil {
+		if pos, err = s.organic(sh, &hash, req); err != nil {
+			if err == errNothingToRegister {
+				s.answerEmpty(sh, resp)
+				err = nil
+			}
 			sh.mu.Unlock()
 			return err
 		}
@@ -59,19 +63,43 @@ func (s *Store) find(hash *[20]byte) (sh *shard, pos int) {
 }
 
 // organic registers an unknown infohash on its first announce, when the
-// tracker is unlocked and below its torrent bound, and returns its
-// position. sh must be locked.
-func (s *Store) organic(sh *shard, hash *[20]byte) (int, error) {
+// tracker is unlocked, the announce leaves a peer in the swarm, the file
+// can be written, and both the tracker and the announcer's address are
+// below their torrent bounds; it returns the torrent's position. A refused
+// announce creates nothing. sh must be locked.
+func (s *Store) organic(sh *shard, hash *[20]byte, req *Request) (int, error) {
 	if s.cfg.Locked {
 		return -1, ErrUnregistered
+	}
+	if req.Event == EventStopped || s.peerCount.Load() >= int64(s.cfg.MaxPeersTotal) {
+		// The torrent would be created with no peer: nothing a swarm
+		// needs, and a free way to fill the registry.
+		return -1, errNothingToRegister
+	}
+	if s.writesFailing.Load() {
+		return -1, ErrNotStoring
 	}
 	if s.torrentCount.Load() >= int64(s.cfg.MaxTorrents) {
 		return -1, ErrTorrentLimit
 	}
-	pos := sh.add(newTorrent(*hash, modes.Default))
+	registrant := registrantOf(req)
+	if !s.registrants.take(registrant, s.cfg.MaxTorrentsPerAddr) {
+		return -1, ErrAddrTorrentLimit
+	}
+	t := newTorrent(*hash, modes.Default)
+	t.flags |= flagOrganic
+	pos := sh.add(t)
+	*sh.registrant(pos) = registrant
 	s.torrentCount.Add(1)
 	sh.markDirty(pos, dirtyRecord)
 	return pos, nil
+}
+
+// answerEmpty answers an announce that registered nothing: no peers, no
+// counts, the server mode's intervals. sh must be locked (for its random
+// source).
+func (s *Store) answerEmpty(sh *shard, resp *Response) {
+	resp.Interval, resp.MinInterval = modes.Intervals(s.cfg.Mode, s.timing[s.cfg.Mode], s.rate.Load(), &sh.rand)
 }
 
 func newTorrent(hash [20]byte, mode modes.Mode) torrent {
@@ -100,16 +128,22 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uin
 	seeder := req.Left == 0
 	self := -1
 	changed := false
-	if req.Event == EventCompleted {
-		t.completed++
-		sh.markDirty(pos, dirtyRecord)
-	}
 	leaving := req.Event == EventStopped || req.Event == EventCompleted && mode.LeavesOnComplete()
 	own := &t.v4
 	if req.Is6 {
 		// A leaving peer needs no list; a new one gets one.
 		if own = sh.peers6(t); own == nil && !leaving {
 			own = sh.peers6ToAdd(t)
+		}
+	}
+	// A completion counts once per peer: only from a peer the swarm knows
+	// as a leecher. A UDP client retrying a lost answer sends "completed"
+	// again, by then as a seeder (or gone, in modes where completers
+	// leave).
+	if req.Event == EventCompleted && own != nil {
+		if i := own.Find(peerKey); i >= 0 && i < own.Leechers() {
+			t.completed++
+			sh.markDirty(pos, dirtyRecord)
 		}
 	}
 	switch {

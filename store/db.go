@@ -56,6 +56,11 @@ type RegisterResult struct {
 	Added bool
 	// ModeChanged is true when an existing torrent's mode was changed.
 	ModeChanged bool
+	// Adopted is true when a torrent first registered by an announce
+	// (--locked=false) is now registered on purpose: it takes the new
+	// name, size and source, keeps its counters, and the sweep no longer
+	// removes it.
+	Adopted bool
 }
 
 // Register adds torrents to the registry in one transaction, idempotently:
@@ -83,6 +88,19 @@ func (d *DB) Register(ts []Torrent, now time.Time) ([]RegisterResult, error) {
 			cur, err := decodeRecord(t.InfoHash[:], old)
 			if err != nil {
 				return err
+			}
+			if cur.Source == SourceOrganic && t.Source != SourceOrganic {
+				rec := *t
+				rec.Added, rec.LastActive, rec.Completed = cur.Added, cur.LastActive, cur.Completed
+				if rec.Mode == modes.Default {
+					rec.Mode = cur.Mode
+				}
+				if err := b.Put(t.InfoHash[:], encodeRecord(nil, &rec)); err != nil {
+					return fmt.Errorf("register %x: %w", t.InfoHash, err)
+				}
+				results[i].Adopted = true
+				results[i].ModeChanged = rec.Mode != cur.Mode
+				continue
 			}
 			if t.Mode == modes.Default || t.Mode == cur.Mode {
 				continue

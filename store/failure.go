@@ -12,4 +12,10 @@ const (
 	ErrUnregistered    Failure = "unregistered torrent"
 	ErrTorrentLimit    Failure = "tracker is full: no new torrents accepted"
 	ErrInvalidInfoHash Failure = "invalid info_hash"
+	// ErrAddrTorrentLimit refuses a new torrent to an address that holds
+	// its share of organic registrations (--max-torrents-per-ip).
+	ErrAddrTorrentLimit Failure = "too many new torrents from your address"
+	// ErrNotStoring refuses a new torrent while the database cannot be
+	// written (a full disk): it would live in memory only.
+	ErrNotStoring Failure = "tracker cannot store new torrents now"
 )

@@ -60,6 +60,10 @@ func (s *Store) load() error {
 			return fmt.Errorf("load %s: dropping stale swarms: %w", s.db.path, err)
 		}
 	}
+	// Organic torrents whose peers all expired while no server ran (all
+	// of them in modes that persist no peers) go now, not a tick later:
+	// a flood before a restart must not fill the registry after it.
+	s.Sweep()
 	torrents, peers := s.Counts()
 	s.cfg.Log.Info().Int64("torrents", torrents).Int64("peers", peers).
 		Float64("took_ms", millis(time.Since(now))).Msg("loaded database")
@@ -126,12 +130,23 @@ func (s *Store) addTorrent(rec *Torrent) {
 	sh := s.shardOf(&rec.InfoHash)
 	sh.mu.Lock()
 	if pos := sh.find(&rec.InfoHash); pos >= 0 {
-		sh.at(pos).mode = rec.Mode
+		t := sh.at(pos)
+		t.mode = rec.Mode
+		if t.organic() && rec.Source != SourceOrganic {
+			// Registered on purpose now: the sweep leaves it alone and
+			// its first announcer no longer holds it.
+			t.flags &^= flagOrganic
+			s.registrants.release(*sh.registrant(pos))
+			*sh.registrant(pos) = 0
+		}
 	} else {
 		t := newTorrent(rec.InfoHash, rec.Mode)
 		t.completed = uint32(rec.Completed)
 		if !rec.LastActive.IsZero() {
 			t.lastActive = uint16(modes.TickOf(rec.LastActive))
+		}
+		if rec.Source == SourceOrganic {
+			t.flags |= flagOrganic
 		}
 		sh.add(t)
 		s.torrentCount.Add(1)
@@ -205,8 +220,22 @@ func (s *Store) finalFlush() error {
 // (their keys end in _ms).
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// flushLocked is Flush for a caller that holds writeMu.
+// flushLocked is Flush for a caller that holds writeMu. It first removes
+// from the file the torrents the sweep removed from memory, so that one
+// registered again since is written after its removal, never before.
+// While it fails, new torrents are refused (see writesFailing).
 func (s *Store) flushLocked() (flushStats, error) {
+	var fs flushStats
+	err := s.deleteGone()
+	if err == nil {
+		fs, err = s.flushDirty()
+	}
+	s.writesFailing.Store(err != nil)
+	return fs, err
+}
+
+// flushDirty writes what is dirty in memory; writeMu must be held.
+func (s *Store) flushDirty() (flushStats, error) {
 	start := time.Now()
 	tick := s.tickNow()
 	buf, batch := s.flushBuf[:0], s.flushBatch[:0]
@@ -361,14 +390,21 @@ func (s *Store) redirty(batch []pending) {
 	}
 }
 
-// Sweep removes expired peers from every swarm, a shard at a time.
+// Sweep removes expired peers from every swarm, a shard at a time, and
+// the organic torrents left abandoned (see abandoned): from memory now,
+// from the file at the next flush.
 func (s *Store) Sweep() {
-	now := uint8(s.tickNow())
+	nowTick := s.tickNow()
+	now := uint8(nowTick)
 	removed := 0
+	var gone [][20]byte
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for pos := range sh.n {
+		goneBefore := len(gone)
+		// Downwards: a removal moves the last torrent into the hole, and
+		// the last one has been swept already.
+		for pos := sh.n - 1; pos >= 0; pos-- {
 			t := sh.at(pos)
 			mode := t.mode.Or(s.cfg.Mode)
 			maxAge := uint8(s.timing[mode].PeerTimeout / modes.Tick)
@@ -377,10 +413,19 @@ func (s *Store) Sweep() {
 				n += l.Sweep(now, maxAge)
 				sh.dropEmpty6(t)
 			}
+			removed += n
+			if t.organic() && abandoned(t, nowTick) {
+				gone = append(gone, t.hash)
+				_, registrant, _ := sh.dropTorrent(pos)
+				s.registrants.release(registrant)
+				continue
+			}
 			if n > 0 && mode.PersistsPeers() {
 				sh.markDirty(pos, dirtySwarm)
 			}
-			removed += n
+		}
+		if len(gone) > goneBefore {
+			sh.rebuildDirty()
 		}
 		sh.mu.Unlock()
 	}
@@ -390,5 +435,10 @@ func (s *Store) Sweep() {
 			s.overBudget.Store(false)
 		}
 		s.cfg.Log.Debug().Int("peers", removed).Msg("expired peers removed")
+	}
+	if len(gone) > 0 {
+		s.torrentCount.Add(-int64(len(gone)))
+		s.gone.add(gone)
+		s.cfg.Log.Debug().Int("torrents", len(gone)).Msg("abandoned organic torrents removed")
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,18 +24,28 @@ func FromMetainfo(m *metainfo.Torrent, mode modes.Mode, source Source, origin st
 	return t
 }
 
+// ErrWritesFailing refuses a registration while flushes to the file fail
+// (a full disk, say): the server keeps answering for the torrents it has,
+// but takes no new one until a flush succeeds.
+var ErrWritesFailing = errors.New("the database cannot be written (the last flush failed): no new torrents until a flush succeeds")
+
 // Register writes torrents to the file and makes them announceable at
 // once; see DB.Register for what it does with torrents already known.
 func (s *Store) Register(ts []Torrent) ([]RegisterResult, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if s.writesFailing.Load() {
+		// A torrent registered now would live in memory only if the
+		// file cannot take the next flush either.
+		return nil, ErrWritesFailing
+	}
 	results, err := s.db.Register(ts, s.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
 	for i := range ts {
 		r := &results[i]
-		if !r.Added && !r.ModeChanged {
+		if !r.Added && !r.ModeChanged && !r.Adopted {
 			continue
 		}
 		s.addTorrent(&ts[i])
@@ -96,29 +107,39 @@ func (s *Store) Purge(o PurgeOptions) (PurgeReport, error) {
 	if err != nil || o.DryRun {
 		return rep, err
 	}
-	for _, h := range rep.Torrents {
-		s.dropTorrent(h)
-	}
+	s.dropTorrents(rep.Torrents)
 	return rep, nil
 }
 
-// dropTorrent removes a torrent and its alias from memory.
-func (s *Store) dropTorrent(hash [20]byte) {
-	sh := s.shardOf(&hash)
-	sh.mu.Lock()
-	if pos := sh.find(&hash); pos >= 0 {
-		// Its entry in the flush list goes with it, so the next flush
-		// cannot write it back.
-		s.peerCount.Add(-int64(sh.removeTorrent(pos)))
-		s.torrentCount.Add(-1)
+// dropTorrents removes torrents and their aliases from memory. It costs
+// one pass over the alias maps for all of them, not one per torrent (a
+// purge of 60,000 hybrid torrents took 49 s that way, with flushes
+// waiting on writeMu).
+func (s *Store) dropTorrents(hashes [][20]byte) {
+	if len(hashes) == 0 {
+		return
 	}
-	sh.mu.Unlock()
-	// Aliases point at the primary: drop any that name this torrent.
+	dropped := make(map[[20]byte]struct{}, len(hashes))
+	for _, h := range hashes {
+		dropped[h] = struct{}{}
+		sh := s.shardOf(&h)
+		sh.mu.Lock()
+		if pos := sh.find(&h); pos >= 0 {
+			// Its entry in the flush list goes with it, so the next flush
+			// cannot write it back.
+			peers, registrant := sh.removeTorrent(pos)
+			s.peerCount.Add(-int64(peers))
+			s.torrentCount.Add(-1)
+			s.registrants.release(registrant)
+		}
+		sh.mu.Unlock()
+	}
+	// Aliases point at the primary: drop any that name a dropped torrent.
 	for i := range s.shards {
 		ash := &s.shards[i]
 		ash.mu.Lock()
 		for a, p := range ash.aliases {
-			if p == hash {
+			if _, ok := dropped[p]; ok {
 				delete(ash.aliases, a)
 			}
 		}

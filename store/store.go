@@ -28,6 +28,12 @@ const (
 	// a peer list but is not stored. At 8-20 bytes a record this is a few
 	// hundred MiB at most.
 	DefaultMaxPeersTotal = 20_000_000
+	// torrentsPerAddrShare is the default bound on the organic torrents one
+	// source address (an IPv4 address or an IPv6 /64) may hold: 1 in 100 of
+	// MaxTorrents (10,000 of the default million). A seedbox announcing its
+	// few thousand torrents at start fits; one address flooding made-up
+	// infohashes leaves 99% of the registry to everyone else.
+	torrentsPerAddrShare = 100
 	// DefaultFlushInterval is how often dirty swarms are written.
 	DefaultFlushInterval = 5 * time.Second
 	// numShards spreads swarms over independent locks; a power of two so the
@@ -43,6 +49,10 @@ type Config struct {
 	Locked bool
 	// MaxTorrents bounds how many torrents organic registration may reach.
 	MaxTorrents int
+	// MaxTorrentsPerAddr bounds how many organic torrents one source
+	// address (IPv4 address or IPv6 /64) may hold at once; 0 means 1% of
+	// MaxTorrents (at least 1), a negative value no per-address bound.
+	MaxTorrentsPerAddr int
 	// MaxPeersTotal bounds how many peers the tracker stores.
 	MaxPeersTotal int
 	// MaxPeers caps every peer list (--maxpeers).
@@ -67,6 +77,11 @@ type Store struct {
 	torrentCount atomic.Int64
 	peerCount    atomic.Int64
 	overBudget   atomic.Bool
+	// writesFailing is set while flushes fail (a full disk): new torrents
+	// are refused then, since they would live only in memory.
+	writesFailing atomic.Bool
+	registrants   registrants
+	gone          goneList
 	// rate is the announce rate (per second) measured by Run; surge
 	// intervals grow with it.
 	rate atomic.Uint32
@@ -115,15 +130,21 @@ type torrent struct {
 	// otherwise it only tells whether this tick's announce is the first.
 	lastActive uint16
 	mode       modes.Mode
-	// flags holds the dirty bits and flagHas6.
+	// flags holds the dirty bits, flagHas6 and flagOrganic.
 	flags uint8
 }
 
-// flagHas6 tells that the shard's v6 map holds IPv6 peers for a torrent.
-const flagHas6 uint8 = 1 << 7
+const (
+	// flagHas6 tells that the shard's v6 map holds IPv6 peers for a torrent.
+	flagHas6 uint8 = 1 << 7
+	// flagOrganic marks a torrent registered by its first announce
+	// (--locked=false), which the sweep removes once its swarm is empty.
+	flagOrganic uint8 = 1 << 6
+)
 
-func (t *torrent) dirty() uint8 { return t.flags &^ flagHas6 }
-func (t *torrent) has6() bool   { return t.flags&flagHas6 != 0 }
+func (t *torrent) dirty() uint8  { return t.flags & (dirtyRecord | dirtySwarm) }
+func (t *torrent) has6() bool    { return t.flags&flagHas6 != 0 }
+func (t *torrent) organic() bool { return t.flags&flagOrganic != 0 }
 
 // fullTick returns the tick whose low 16 bits are low and which is the
 // latest not after now.
@@ -157,6 +178,9 @@ func newStore(db *DB, cfg Config) *Store {
 	if cfg.MaxTorrents <= 0 {
 		cfg.MaxTorrents = DefaultMaxTorrents
 	}
+	if cfg.MaxTorrentsPerAddr == 0 {
+		cfg.MaxTorrentsPerAddr = max(1, cfg.MaxTorrents/torrentsPerAddrShare)
+	}
 	if cfg.MaxPeersTotal <= 0 {
 		cfg.MaxPeersTotal = DefaultMaxPeersTotal
 	}
@@ -170,6 +194,7 @@ func newStore(db *DB, cfg Config) *Store {
 		cfg.Mode = modes.Large
 	}
 	s := &Store{db: db, cfg: cfg}
+	s.registrants.count = make(map[uint64]int32)
 	for m := modes.Small; m <= modes.Surge; m++ {
 		t := modes.DefaultTiming(m)
 		if cfg.Interval > 0 {
@@ -315,15 +340,10 @@ func swarmCounts(v4, v6 *peerlist.List) (seeders, leechers int) {
 }
 
 // removeTorrent removes the torrent at pos from the shard, with its IPv6
-// peers, and returns how many peers it held; sh must be locked.
-func (sh *shard) removeTorrent(pos int) (peers int) {
-	t := sh.at(pos)
-	peers = t.v4.Len()
-	if l := sh.peers6(t); l != nil {
-		peers += l.Len()
-		delete(sh.v6, t.hash)
-	}
-	moved := sh.remove(pos)
+// peers and its place in the dirty list, and returns how many peers it
+// held and who registered it; sh must be locked.
+func (sh *shard) removeTorrent(pos int) (peers int, registrant uint64) {
+	peers, registrant, moved := sh.dropTorrent(pos)
 	// The dirty list names positions: forget the removed torrent's and
 	// follow the one that moved into its place.
 	w := 0
@@ -338,5 +358,19 @@ func (sh *shard) removeTorrent(pos int) (peers int) {
 		w++
 	}
 	sh.dirty = sh.dirty[:w]
-	return peers
+	return peers, registrant
+}
+
+// dropTorrent is removeTorrent leaving the dirty list as it is (a caller
+// removing many rebuilds it once): it returns the old position of the
+// torrent that moved into pos.
+func (sh *shard) dropTorrent(pos int) (peers int, registrant uint64, moved int) {
+	t := sh.at(pos)
+	peers = t.v4.Len()
+	if l := sh.peers6(t); l != nil {
+		peers += l.Len()
+		delete(sh.v6, t.hash)
+	}
+	registrant = *sh.registrant(pos)
+	return peers, registrant, sh.remove(pos)
 }

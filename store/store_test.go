@@ -183,7 +183,7 @@ func TestLockedRefusesAndCreatesNothing(t *testing.T) {
 func TestOrganicBoundAndPersistence(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	clk := newClock()
-	st := openStore(t, path, Config{Locked: false, MaxTorrents: 2, Now: clk.Now})
+	st := openStore(t, path, Config{Locked: false, MaxTorrents: 2, MaxTorrentsPerAddr: -1, Now: clk.Now})
 	announce(t, st, hash(1), 1, 0, EventStarted)
 	announce(t, st, hash(2), 1, 0, EventStarted)
 	req := Request{InfoHash: hash(3), Port: 1, NumWant: -1}
@@ -220,6 +220,7 @@ func TestLargeSwarmSurvivesRestartSmallDoesNot(t *testing.T) {
 		announce(t, st, large, port, uint64(port%2), EventStarted)
 		announce(t, st, small, port, 1, EventStarted)
 	}
+	announce(t, st, large, 9, 1, EventStarted)
 	announce(t, st, large, 9, 0, EventCompleted)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -333,6 +334,7 @@ func TestRegisterIsIdempotentAndSetsMode(t *testing.T) {
 	if err != nil || !res[0].Added {
 		t.Fatalf("first register %+v %v", res, err)
 	}
+	announce(t, st, h, 1, 1, EventStarted)
 	announce(t, st, h, 1, 0, EventCompleted)
 	res, err = st.Register([]Torrent{{InfoHash: h, Name: "a"}})
 	if err != nil || res[0].Added || res[0].ModeChanged {
@@ -522,7 +524,12 @@ func TestPurgeMovesNeighbour(t *testing.T) {
 	clk := newClock()
 	st := openStore(t, filepath.Join(t.TempDir(), "t.db"), Config{Locked: false, Now: clk.Now})
 	defer st.Close()
+	// Registered, not organic: the sweep that purge runs first would
+	// remove an organic one whose peers expired by itself.
 	old := hash(0x40)
+	if _, err := st.Register([]Torrent{{InfoHash: old}}); err != nil {
+		t.Fatal(err)
+	}
 	announce(t, st, old, 1, 0, EventStarted)
 	if err := st.Flush(); err != nil {
 		t.Fatal(err)
@@ -530,6 +537,9 @@ func TestPurgeMovesNeighbour(t *testing.T) {
 	clk.Add(72 * time.Hour)
 	fresh := old // same shard (first byte), after old in the table
 	fresh[19] ^= 0xff
+	if _, err := st.Register([]Torrent{{InfoHash: fresh}}); err != nil {
+		t.Fatal(err)
+	}
 	announce(t, st, fresh, 1, 0, EventStarted)
 	rep, err := st.Purge(PurgeOptions{OlderThan: 24 * time.Hour})
 	if err != nil {
@@ -543,6 +553,7 @@ func TestPurgeMovesNeighbour(t *testing.T) {
 	if pos != 0 {
 		t.Fatalf("the neighbour sits at %d, want 0", pos)
 	}
+	announce(t, st, fresh, 2, 1, EventStarted)
 	announce(t, st, fresh, 2, 0, EventCompleted)
 	if err := st.Flush(); err != nil {
 		t.Fatal(err)

@@ -6,8 +6,9 @@ import (
 
 // table holds one shard's torrents as values in fixed-size pages, found
 // through an open-addressing index of positions. A torrent costs its value
-// (56 bytes, no pointer but its peer records') and about 5 to 11 bytes of
-// index (uint32 slots kept between 3/8 and 3/4 full), where a map of pointers cost it a heap object, a map entry and the
+// (56 bytes, no pointer but its peer records'), its registrant (8 bytes)
+// and about 5 to 11 bytes of index (uint32 slots kept between 3/8 and 3/4
+// full), where a map of pointers cost it a heap object, a map entry and the
 // map's growth slack. Pages never move, so growing a table copies nothing
 // and leaves no freed arrays behind to fragment the heap. Positions change
 // when a torrent is removed (the last one takes its place), so nothing
@@ -21,17 +22,30 @@ type table struct {
 	seed  maphash.Seed
 }
 
-// pageLen torrents make a page of 1792 bytes, one of the allocator's size
-// classes.
+// pageLen torrents and their registrants make a page of 2048 bytes, one of
+// the allocator's size classes.
 const (
 	pageShift = 5
 	pageLen   = 1 << pageShift
 )
 
-type page [pageLen]torrent
+type page struct {
+	torrents [pageLen]torrent
+	// registrants holds, beside each torrent, the key of the source address
+	// that registered it organically (see registrantOf), 0 for none. It sits
+	// beside the values rather than in them: it is read only when a torrent
+	// is added or removed, never by an announce, and the page was 1792
+	// bytes in a 2048-byte size class anyway.
+	registrants [pageLen]uint64
+}
 
 // at returns the torrent at position pos (below tb.n).
-func (tb *table) at(pos int) *torrent { return &tb.pages[pos>>pageShift][pos&(pageLen-1)] }
+func (tb *table) at(pos int) *torrent { return &tb.pages[pos>>pageShift].torrents[pos&(pageLen-1)] }
+
+// registrant returns the registrant key of the torrent at position pos.
+func (tb *table) registrant(pos int) *uint64 {
+	return &tb.pages[pos>>pageShift].registrants[pos&(pageLen-1)]
+}
 
 func (tb *table) home(hash *[20]byte) int {
 	return int(maphash.Bytes(tb.seed, hash[:]) & uint64(len(tb.slots)-1))
@@ -63,6 +77,7 @@ func (tb *table) add(t torrent) int {
 	}
 	tb.n++
 	*tb.at(pos) = t
+	*tb.registrant(pos) = 0
 	if 4*tb.n > 3*len(tb.slots) {
 		tb.resize(max(8, 2*len(tb.slots)))
 	} else {
@@ -108,8 +123,10 @@ func (tb *table) remove(pos int) (moved int) {
 	if pos != last {
 		tb.slots[tb.slotOf(last)] = uint32(pos + 1)
 		*tb.at(pos) = *tb.at(last)
+		*tb.registrant(pos) = *tb.registrant(last)
 	}
 	*tb.at(last) = torrent{}
+	*tb.registrant(last) = 0
 	tb.n--
 	if used := (tb.n + pageLen - 1) >> pageShift; used < len(tb.pages) {
 		tb.pages[used] = nil

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -89,6 +90,11 @@ type Config struct {
 	// SingleSource turns off the per-worker loopback source addresses (see
 	// the package comment): every socket then uses the system's choice.
 	SingleSource bool
+	// Source, when valid, is the one local address every worker binds to,
+	// in place of the per-worker loopback addresses: a run then looks to
+	// the tracker like one host (a flood from one address, say, beside a
+	// second run from 127.0.0.2). It must be of the target's family.
+	Source netip.Addr
 }
 
 // normalize fills in defaults and rejects what cannot run.

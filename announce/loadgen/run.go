@@ -64,7 +64,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, fmt.Errorf("loadgen: %s tracker at %s: %w", cfg.Protocol, cfg.Addr, err)
 	}
 	g.wl = newWorkload(cfg)
-	g.wl.ownSources = sourceAddr(target.Addr(), 0, cfg.SingleSource).IsValid()
+	if cfg.Source.IsValid() && cfg.Source.Unmap().Is4() != target.Addr().Unmap().Is4() {
+		return Report{}, fmt.Errorf("loadgen: source %v and target %v are of different address families", cfg.Source, target)
+	}
+	g.wl.ownSources = sourceAddr(target.Addr(), 0, cfg.SingleSource).IsValid() && !cfg.Source.IsValid()
 
 	clients := make([]client, cfg.Concurrency)
 	allStats := make([]*stats, cfg.Concurrency)
@@ -74,6 +77,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		src := sourceAddr(target.Addr(), w, cfg.SingleSource)
 		if src.IsValid() {
 			sources = cfg.Concurrency
+		}
+		if cfg.Source.IsValid() {
+			src, sources = cfg.Source.Unmap(), 1
 		}
 		var c client
 		var err error

@@ -261,8 +261,14 @@ func TestServeAnnounceAndGracefulStop(t *testing.T) {
 
 	q := url.Values{
 		"info_hash": {hexBytes(v1Single)}, "peer_id": {"-XX0001-abcdefghijkl"},
-		"port": {"6881"}, "uploaded": {"0"}, "downloaded": {"0"}, "left": {"0"}, "event": {"completed"},
+		"port": {"6881"}, "uploaded": {"0"}, "downloaded": {"0"}, "left": {"100"}, "event": {"started"},
 	}
+	// A completion counts for a peer the swarm knew as a leecher.
+	if m := s.get(t, "/announce", q); m["incomplete"] != int64(1) {
+		t.Fatalf("leecher announce: %v", m)
+	}
+	q.Set("left", "0")
+	q.Set("event", "completed")
 	if m := s.get(t, "/announce", q); m["complete"] != int64(1) || m["downloaded"] != int64(1) {
 		t.Fatalf("announce answer %v", m)
 	}

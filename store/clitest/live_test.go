@@ -114,6 +114,10 @@ func TestLiveSubcommandsThenOffline(t *testing.T) {
 	if m := s.get(t, "/announce", q); m["failure reason"] != nil || m["incomplete"] != int64(1) {
 		t.Fatalf("announce right after import: %v", m)
 	}
+	// A completion counts for a peer the swarm knew as a leecher.
+	if m := s.get(t, "/announce", announceQuery(v1Single, 7002, 100, "started")); m["incomplete"] != int64(2) {
+		t.Fatalf("second leecher: %v", m)
+	}
 	if m := s.get(t, "/announce", announceQuery(v1Single, 7002, 0, "completed")); m["complete"] != int64(1) {
 		t.Fatalf("seeder announce: %v", m)
 	}
