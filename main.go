@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -222,7 +223,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: withGlobals(&cli.StringFlag{
 					Name:  "mode",
 					Usage: "mode for these torrents: small, large or surge (default: follow serve --mode)",
-				}),
+				}, maxTorrentSizeFlag()),
 				Action: func(c *cli.Context) error { return importCmd(c, stdout) },
 			},
 			{
@@ -371,6 +372,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under this directory at start"},
 		&cli.BoolFlag{Name: "scan", Usage: "rescan --dir periodically and on SIGHUP (default: on when --dir exists)"},
 		&cli.DurationFlag{Name: "scan-interval", Value: time.Minute, Usage: "how often --scan rescans --dir"},
+		maxTorrentSizeFlag(),
 		&cli.BoolFlag{Name: "locked", Value: true, Usage: "refuse announces for unregistered torrents; --locked=false registers them on first announce"},
 		&cli.IntFlag{Name: "maxpeers", Value: 50, Usage: "largest peer list ever returned"},
 		&cli.IntFlag{Name: "max-torrents", Value: store.DefaultMaxTorrents, Usage: "most torrents organic registration (--locked=false) may reach"},
@@ -411,6 +413,10 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	}
 	if c.IsSet("udp-sockets") && c.Int("udp-sockets") < 1 {
 		return usageError("--udp-sockets must be at least 1")
+	}
+	maxTorrentSize, err := torrentSize(c)
+	if err != nil {
+		return err
 	}
 	dir := c.String("dir")
 	scan := false
@@ -459,15 +465,16 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	}
 
 	st, err := store.Open(globalString(c, "db"), store.Config{
-		Mode:          mode,
-		Locked:        c.Bool("locked"),
-		MaxTorrents:   c.Int("max-torrents"),
-		MaxPeersTotal: c.Int("max-peers-total"),
-		MaxPeers:      c.Int("maxpeers"),
-		Interval:      c.Duration("interval"),
-		MinInterval:   c.Duration("min-interval"),
-		FlushInterval: c.Duration("flush-interval"),
-		Log:           log,
+		Mode:           mode,
+		Locked:         c.Bool("locked"),
+		MaxTorrents:    c.Int("max-torrents"),
+		MaxPeersTotal:  c.Int("max-peers-total"),
+		MaxPeers:       c.Int("maxpeers"),
+		Interval:       c.Duration("interval"),
+		MinInterval:    c.Duration("min-interval"),
+		FlushInterval:  c.Duration("flush-interval"),
+		MaxTorrentSize: maxTorrentSize,
+		Log:            log,
 	})
 	if err != nil {
 		return dbError(err)
@@ -638,13 +645,18 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 	if err != nil {
 		return usageError("--mode: %v", err)
 	}
+	maxTorrentSize, err := torrentSize(c)
+	if err != nil {
+		return err
+	}
+	read := metainfo.Options{MaxFileSize: maxTorrentSize}
 	var (
 		ts      []store.Torrent
 		failed  int
 		missing []string
 	)
 	for _, root := range c.Args().Slice() {
-		err := metainfo.Walk(root, func(path string, m *metainfo.Torrent, err error) {
+		err := read.Walk(root, func(path string, m *metainfo.Torrent, err error) {
 			if err != nil {
 				failed++
 				fmt.Fprintf(stdout, "failed   %v\n", err)
@@ -678,6 +690,35 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d file(s) could not be imported", failed)}
 	}
 	return nil
+}
+
+// maxTorrentSizeFlag is --max-torrent-size, shared by serve and import so
+// both read .torrent files under one bound.
+func maxTorrentSizeFlag() cli.Flag {
+	return &cli.StringFlag{Name: "max-torrent-size", Value: "16MiB",
+		Usage: "largest .torrent file read, in bytes (or with KiB, MiB); larger files are refused by name"}
+}
+
+// torrentSize reads --max-torrent-size: bytes, KiB or MiB, within the
+// bounds metainfo accepts.
+func torrentSize(c *cli.Context) (int64, error) {
+	s := c.String("max-torrent-size")
+	num, unit := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}} {
+		if strings.HasSuffix(s, u.suffix) {
+			num, unit = strings.TrimSuffix(s, u.suffix), u.size
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	// n is checked against the largest bound before it is multiplied, so
+	// the product cannot overflow.
+	if err != nil || n > metainfo.MaxFileSize/unit || n*unit < metainfo.MinFileSize {
+		return 0, usageError("--max-torrent-size: want 1KiB to 64MiB (bytes, or a number with KiB or MiB), got %q", s)
+	}
+	return n * unit, nil
 }
 
 func absPath(p string) string {
