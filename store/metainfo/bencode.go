@@ -25,11 +25,13 @@ const (
 	// costSlot is a value's interface slot in its parent, with the slack
 	// of a list grown by append.
 	costSlot = 32
-	// costDict is a map's header; costDictGroup is one group of eight
-	// entries, allocated with the first entry and every eighth after it.
+	// costDict is a map's header and costDictGroup one group of eight
+	// entries, both allocated with the first entry (an empty dictionary
+	// is a nil map), and a group with every eighth entry after it.
 	costDict      = 48
 	costDictGroup = 272
-	// costList is a list's boxed slice header.
+	// costList is a list's boxed slice header (an empty list is a nil
+	// slice, which costs nothing; the charge keeps the estimate simple).
 	costList = 24
 	// costString is a string's boxed header; its bytes are charged too.
 	costString = 16
@@ -141,7 +143,9 @@ func (d *decoder) value(depth int) (any, error) {
 			return nil, err
 		}
 		d.pos++
-		list := []any{}
+		// nil until the first element: an empty list costs nothing
+		// beyond its slot (a nil slice boxes without allocating).
+		var list []any
 		for {
 			if d.pos >= len(d.buf) {
 				return nil, d.syntaxError("unexpected end of input in list")
@@ -160,11 +164,10 @@ func (d *decoder) value(depth int) (any, error) {
 		if depth >= maxDepth {
 			return nil, d.syntaxError("nesting deeper than %d", maxDepth)
 		}
-		if err := d.charge(costDict); err != nil {
-			return nil, err
-		}
 		d.pos++
-		dict := map[string]any{}
+		// nil until the first key: an empty dictionary costs nothing
+		// beyond its slot, and reads like an empty one.
+		var dict map[string]any
 		for {
 			if d.pos >= len(d.buf) {
 				return nil, d.syntaxError("unexpected end of input in dictionary")
@@ -181,6 +184,9 @@ func (d *decoder) value(depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			if dict == nil {
+				dict = map[string]any{}
+			}
 			dict[key] = v
 		}
 	default:
@@ -195,10 +201,15 @@ func (d *decoder) key(dict map[string]any) (string, error) {
 	if c := d.buf[d.pos]; c < '0' || c > '9' {
 		return "", d.syntaxError("dictionary key is not a string")
 	}
+	cost := int64(0)
+	if len(dict) == 0 {
+		cost += costDict
+	}
 	if len(dict)%8 == 0 {
-		if err := d.charge(costDictGroup); err != nil {
-			return "", err
-		}
+		cost += costDictGroup
+	}
+	if err := d.charge(cost); err != nil {
+		return "", err
 	}
 	at := d.pos
 	key, err := d.str()
