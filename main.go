@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -238,7 +239,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: withGlobals(&cli.StringFlag{
 					Name:  "mode",
 					Usage: "mode for these torrents: small, large or surge (default: follow serve --mode)",
-				}),
+				}, maxTorrentSizeFlag()),
 				Action: func(c *cli.Context) error { return importCmd(c, stdout) },
 			},
 			{
@@ -435,6 +436,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under this directory at start"},
 		&cli.BoolFlag{Name: "scan", Usage: "rescan --dir periodically and on SIGHUP (default: on when --dir exists)"},
 		&cli.DurationFlag{Name: "scan-interval", Value: time.Minute, Usage: "how often --scan rescans --dir"},
+		maxTorrentSizeFlag(),
 		&cli.BoolFlag{Name: "locked", Value: true, Usage: "refuse announces for unregistered torrents; --locked=false registers them on first announce"},
 		&cli.IntFlag{Name: "maxpeers", Value: 50, Usage: "largest peer list ever returned"},
 		&cli.IntFlag{Name: "max-torrents", Value: store.DefaultMaxTorrents, Usage: "most torrents organic registration (--locked=false) may reach"},
@@ -497,6 +499,7 @@ type serveConfig struct {
 	// MaxTorrentsPerIP is the store's MaxTorrentsPerAddr: 0 its default
 	// share of MaxTorrents, negative no bound (--max-torrents-per-ip 0).
 	MaxTorrentsPerIP int
+	MaxTorrentSize   int64         // bytes; the largest .torrent a --dir scan reads
 	Interval         time.Duration // 0: every mode's own
 	MinInterval      time.Duration // 0: every mode's own
 	FlushInterval    time.Duration
@@ -609,6 +612,9 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 		}
 		cfg.TrustedProxy = append(cfg.TrustedProxy, prefix)
 	}
+	if cfg.MaxTorrentSize, err = torrentSize(c); err != nil {
+		return cfg, err
+	}
 	if cfg.Dir != "" {
 		fi, err := os.Stat(cfg.Dir)
 		if err != nil || !fi.IsDir() {
@@ -706,6 +712,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		Interval:           cfg.Interval,
 		MinInterval:        cfg.MinInterval,
 		FlushInterval:      cfg.FlushInterval,
+		MaxTorrentSize:     cfg.MaxTorrentSize,
 		Log:                log,
 	})
 	if err != nil {
@@ -893,13 +900,18 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 	if err != nil {
 		return usageError("--mode: %v", err)
 	}
+	maxTorrentSize, err := torrentSize(c)
+	if err != nil {
+		return err
+	}
+	read := metainfo.Options{MaxFileSize: maxTorrentSize}
 	var (
 		ts      []store.Torrent
 		failed  int
 		missing []string
 	)
 	for _, root := range c.Args().Slice() {
-		err := metainfo.Walk(root, func(path string, m *metainfo.Torrent, err error) {
+		err := read.Walk(root, func(path string, m *metainfo.Torrent, err error) {
 			if err != nil {
 				failed++
 				fmt.Fprintf(stdout, "failed   %v\n", err)
@@ -933,6 +945,35 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 		return &exitError{code: exitFailed, err: fmt.Errorf("%d file(s) could not be imported", failed)}
 	}
 	return nil
+}
+
+// maxTorrentSizeFlag is --max-torrent-size, shared by serve and import so
+// both read .torrent files under one bound.
+func maxTorrentSizeFlag() cli.Flag {
+	return &cli.StringFlag{Name: "max-torrent-size", Value: "16MiB",
+		Usage: "largest .torrent file read, in bytes (or with KiB, MiB); larger files are refused by name"}
+}
+
+// torrentSize reads --max-torrent-size: bytes, KiB or MiB, within the
+// bounds metainfo accepts.
+func torrentSize(c *cli.Context) (int64, error) {
+	s := c.String("max-torrent-size")
+	num, unit := s, int64(1)
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}} {
+		if strings.HasSuffix(s, u.suffix) {
+			num, unit = strings.TrimSuffix(s, u.suffix), u.size
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	// n is checked against the largest bound before it is multiplied, so
+	// the product cannot overflow.
+	if err != nil || n > metainfo.MaxFileSize/unit || n*unit < metainfo.MinFileSize {
+		return 0, usageError("--max-torrent-size: want 1KiB to 64MiB (bytes, or a number with KiB or MiB), got %q", s)
+	}
+	return n * unit, nil
 }
 
 func absPath(p string) string {

@@ -3,6 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"johnlocke/modes"
@@ -108,6 +112,9 @@ func (s *Store) Purge(o PurgeOptions) (PurgeReport, error) {
 		return rep, err
 	}
 	s.dropTorrents(rep.Torrents)
+	if len(rep.Torrents) > 0 {
+		s.scan.purged.Store(true)
+	}
 	return rep, nil
 }
 
@@ -149,41 +156,107 @@ func (s *Store) dropTorrents(hashes [][20]byte) {
 
 // ScanResult tells what a directory scan found.
 type ScanResult struct {
-	Found, Added, Failed int
+	// Found counts the torrents read, Failed the files that could not be;
+	// Unchanged the files left unread because they have not changed since
+	// the scan that last read them.
+	Found, Added, Failed, Unchanged int
+}
+
+// dirScan remembers, between scans, the files a scan read and what they
+// were then, so that a rescan reads only what changed: a directory of
+// thousands of torrents, or one hostile file, costs one read, not one a
+// minute.
+type dirScan struct {
+	mu sync.Mutex
+	// seen holds the stamp of every file read and either registered or
+	// refused as no torrent (it stays refused until it changes). A file
+	// that failed to read, or whose torrent was not registered, is not
+	// there and is read again.
+	seen map[string]fileStamp
+	// purged is set by Purge: a torrent it removed whose file is still in
+	// the directory comes back at the next scan, as it did before scans
+	// skipped anything.
+	purged atomic.Bool
+}
+
+// fileStamp is what tells a changed file: size, modification time and
+// inode (a file replaced by rename gets a new inode, even with the same
+// size and time).
+type fileStamp struct {
+	size, mtime int64
+	dev, ino    uint64
+}
+
+func stampOf(fi fs.FileInfo) fileStamp {
+	st := fileStamp{size: fi.Size(), mtime: fi.ModTime().UnixNano()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.dev, st.ino = uint64(sys.Dev), uint64(sys.Ino)
+	}
+	return st
 }
 
 // ScanDir registers every .torrent file under dir (source dir, the server's
-// mode). Broken files are logged by name and skipped; the rest are
-// registered in one transaction.
+// mode) that changed since the last scan read it. Broken files are logged
+// by name and skipped; the rest are registered in one transaction. Files
+// are bounded by Config.MaxTorrentSize.
 func (s *Store) ScanDir(dir string) (ScanResult, error) {
+	sc := &s.scan
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.purged.Swap(false) {
+		sc.seen = nil
+	}
 	var (
-		res ScanResult
-		ts  []Torrent
+		res   ScanResult
+		ts    []Torrent
+		paths []string                                   // the file of each of ts
+		read  = map[string]fileStamp{}                   // files read by this scan
+		next  = make(map[string]fileStamp, len(sc.seen)) // seen after it
 	)
-	err := metainfo.Walk(dir, func(path string, m *metainfo.Torrent, err error) {
+	o := metainfo.Options{MaxFileSize: s.cfg.MaxTorrentSize, Skip: func(path string, fi fs.FileInfo) bool {
+		st := stampOf(fi)
+		if old, ok := sc.seen[path]; ok && old == st {
+			next[path] = st
+			res.Unchanged++
+			return true
+		}
+		read[path] = st
+		return false
+	}}
+	err := o.Walk(dir, func(path string, m *metainfo.Torrent, err error) {
 		if err != nil {
 			res.Failed++
 			s.cfg.Log.Warn().Str("file", path).Err(err).Msg("skipping torrent file")
+			// A file that is no torrent stays none until it changes; a
+			// failure to read it (permissions, say) may not last.
+			if errors.Is(err, metainfo.ErrNotTorrent) || errors.Is(err, metainfo.ErrInvalidInfo) || errors.Is(err, metainfo.ErrTooLarge) {
+				if st, ok := read[path]; ok {
+					next[path] = st
+				}
+			}
 			return
 		}
 		res.Found++
 		ts = append(ts, FromMetainfo(m, modes.Default, SourceDir, path))
+		paths = append(paths, path)
 	})
 	if err != nil {
 		return res, fmt.Errorf("scan %s: %w", dir, err)
 	}
-	if len(ts) == 0 {
-		return res, nil
-	}
-	results, err := s.Register(ts)
-	if err != nil {
-		return res, fmt.Errorf("scan %s: %w", dir, err)
-	}
-	for _, r := range results {
-		if r.Added {
-			res.Added++
+	if len(ts) > 0 {
+		results, err := s.Register(ts)
+		if err != nil {
+			sc.seen = next // what was read but not registered is read again
+			return res, fmt.Errorf("scan %s: %w", dir, err)
+		}
+		for i, r := range results {
+			if r.Added {
+				res.Added++
+			}
+			next[paths[i]] = read[paths[i]]
 		}
 	}
+	sc.seen = next
 	return res, nil
 }
 
@@ -209,7 +282,8 @@ func (s *Store) WatchDir(done <-chan struct{}, dir string, interval time.Duratio
 			continue
 		}
 		if res.Added > 0 || res.Failed > 0 {
-			s.cfg.Log.Info().Str("dir", dir).Int("added", res.Added).Int("failed", res.Failed).Msg("rescanned torrent directory")
+			s.cfg.Log.Info().Str("dir", dir).Int("added", res.Added).Int("failed", res.Failed).
+				Int("unchanged", res.Unchanged).Msg("rescanned torrent directory")
 		}
 	}
 }

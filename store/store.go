@@ -61,6 +61,10 @@ type Config struct {
 	Interval, MinInterval time.Duration
 	// FlushInterval is how often Run writes dirty state.
 	FlushInterval time.Duration
+	// MaxTorrentSize bounds each .torrent file ScanDir reads (and, through
+	// metainfo.DecodedLimit, what decoding it may take); zero means
+	// metainfo.DefaultMaxFileSize.
+	MaxTorrentSize int64
 	// Now is the clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time
 	Log zerolog.Logger
@@ -95,6 +99,9 @@ type Store struct {
 	recBuf     []byte
 	// loadBuf is scratch space for restoring persisted swarms.
 	loadBuf []byte
+
+	// scan remembers the files ScanDir has read.
+	scan dirScan
 }
 
 type shard struct {

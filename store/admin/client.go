@@ -95,7 +95,15 @@ func Dial(path string) (*Client, error) {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			d := net.Dialer{Timeout: dialTimeout}
-			return d.DialContext(ctx, "unix", path)
+			conn, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkPeer(conn, path); err != nil {
+				_ = conn.Close()
+				return nil, err
+			}
+			return conn, nil
 		},
 		MaxIdleConns:           1,
 		IdleConnTimeout:        idleTimeout,
@@ -106,18 +114,63 @@ func Dial(path string) (*Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()
 	err := c.do(ctx, http.MethodGet, pathStatus, nil, &c.status)
+	var untrusted *UntrustedError
 	switch {
 	case err == nil:
 		return c, nil
 	case noServer(err):
 		c.Close()
 		return nil, ErrNoServer
+	case errors.As(err, &untrusted):
+		c.Close()
+		return nil, untrusted
 	case errors.Is(err, syscall.EACCES):
 		c.Close()
 		return nil, fmt.Errorf("admin socket %s: permission denied; run this as the user johnlocke serve runs as", path)
 	}
 	c.Close()
 	return nil, fmt.Errorf("admin socket %s does not answer as johnlocke: %w", path, err)
+}
+
+// peer is the process at the other end of a Unix socket.
+type peer struct{ UID, PID int }
+
+// UntrustedError says the process answering on the socket runs as a user
+// the client must not trust: anyone who can write the database's directory
+// can put a socket there, and a fake server could swallow imports and keep
+// serve from starting.
+type UntrustedError struct {
+	Socket string
+	// PeerUID and PeerPID are the listening process's, from SO_PEERCRED;
+	// PeerUID is -1 when they could not be read.
+	PeerUID, PeerPID int
+	UID              int // the client's
+	Err              error
+}
+
+func (e *UntrustedError) Error() string {
+	if e.PeerUID < 0 {
+		return fmt.Sprintf("admin socket %s: cannot tell which user serves it (%v); refusing to trust it", e.Socket, e.Err)
+	}
+	return fmt.Sprintf("admin socket %s is served by uid %d (pid %d), neither this user (uid %d) nor root (checked with SO_PEERCRED); "+
+		"refusing to trust it: a socket there that is not johnlocke's own may be planted by whoever can write its directory. "+
+		"Run this as the user johnlocke serve runs as, or remove the socket if no johnlocke of yours serves it",
+		e.Socket, e.PeerUID, e.PeerPID, e.UID)
+}
+
+func (e *UntrustedError) Unwrap() error { return e.Err }
+
+// checkPeer accepts a server running as the client's own user or as root
+// (who could read the database anyway) and refuses any other.
+func checkPeer(conn net.Conn, path string) error {
+	p, err := peerOf(conn, path)
+	if err != nil {
+		return &UntrustedError{Socket: path, PeerUID: -1, PeerPID: -1, UID: os.Getuid(), Err: err}
+	}
+	if p.UID != os.Getuid() && p.UID != 0 {
+		return &UntrustedError{Socket: path, PeerUID: p.UID, PeerPID: p.PID, UID: os.Getuid()}
+	}
+	return nil
 }
 
 // noServer reports whether a connection error means nobody listens.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -222,18 +223,22 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	var req registerRequest
-	if !decodeBody(w, r, maxRegisterBody, &req) {
+	wts, err := decodeRegister(http.MaxBytesReader(w, r.Body, maxRegisterBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", int64(maxRegisterBody)))
+		return
+	case errors.Is(err, errTooManyTorrents):
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "request body: "+err.Error())
 		return
 	}
-	if len(req.Torrents) > maxRegisterBatch {
-		writeError(w, http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("%d torrents in one request; at most %d", len(req.Torrents), maxRegisterBatch))
-		return
-	}
-	ts := make([]store.Torrent, len(req.Torrents))
-	for i := range req.Torrents {
-		t, err := req.Torrents[i].toStore()
+	ts := make([]store.Torrent, len(wts))
+	for i := range wts {
+		t, err := wts[i].toStore()
 		if err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("torrent %d: %v", i, err))
 			return
@@ -328,8 +333,11 @@ func (s *Server) handlePurge(w http.ResponseWriter, r *http.Request) {
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON value")
+	if err == nil {
+		// More would miss a stray closing bracket; only the end will do.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON value")
+		}
 	}
 	var tooBig *http.MaxBytesError
 	switch {

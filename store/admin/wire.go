@@ -2,7 +2,11 @@ package admin
 
 import (
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"johnlocke/modes"
@@ -118,6 +122,8 @@ func parseHex(s string) ([20]byte, error) {
 	return h, nil
 }
 
+// registerRequest is the body of a register request as the client writes
+// it; the server reads it with decodeRegister.
 type registerRequest struct {
 	Torrents []wireTorrent `json:"torrents"`
 }
@@ -157,4 +163,111 @@ type streamItem struct {
 // errorBody is the body of every non-2xx answer.
 type errorBody struct {
 	Error string `json:"error"`
+}
+
+// errTooManyTorrents is decodeRegister's refusal of a batch over
+// maxRegisterBatch.
+var errTooManyTorrents = fmt.Errorf("more than %d torrents in one request", maxRegisterBatch)
+
+// decodeRegister reads a register request ({"torrents": [...]}) one torrent
+// at a time and stops at the first torrent past maxRegisterBatch, so a body
+// of millions of tiny objects costs at most the batch, not millions of
+// decoded torrents. It accepts what json.Unmarshal into registerRequest
+// accepts, except that it refuses a repeated "torrents" key (which of them
+// counts would be a guess), a body that is not an object, and trailing data.
+func decodeRegister(r io.Reader) ([]wireTorrent, error) {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
+	}
+	var (
+		ts   []wireTorrent
+		seen bool
+	)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string) // object keys are always strings
+		// encoding/json matches field names case-insensitively; so do we.
+		if !strings.EqualFold(key, "torrents") {
+			// Unknown fields are ignored, as json.Unmarshal does; the
+			// body limit bounds what skipping one may buffer.
+			if err := dec.Decode(&json.RawMessage{}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if seen {
+			return nil, fmt.Errorf("%q given twice", key)
+		}
+		seen = true
+		if ts, err = decodeTorrents(dec); err != nil {
+			return nil, err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the JSON value")
+	}
+	return ts, nil
+}
+
+// decodeTorrents reads the torrents array (or null) element by element.
+func decodeTorrents(dec *json.Decoder) ([]wireTorrent, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, fmt.Errorf("torrents: want an array, got %s", tokenKind(tok))
+	}
+	var ts []wireTorrent
+	for dec.More() {
+		if len(ts) == maxRegisterBatch {
+			return nil, errTooManyTorrents
+		}
+		var t wireTorrent
+		if err := dec.Decode(&t); err != nil {
+			return nil, fmt.Errorf("torrent %d: %w", len(ts), err)
+		}
+		ts = append(ts, t)
+	}
+	return ts, expectDelim(dec, ']')
+}
+
+// expectDelim reads one token that must be the delimiter want.
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("want %q, got %s", want, tokenKind(tok))
+	}
+	return nil
+}
+
+// tokenKind names a JSON token without quoting it: a client's string may be
+// megabytes long, and an error message echoes none of it.
+func tokenKind(tok json.Token) string {
+	switch tok := tok.(type) {
+	case json.Delim:
+		return fmt.Sprintf("%q", rune(tok))
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", tok)
 }

@@ -11,17 +11,54 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math"
 	"os"
 	"slices"
 )
 
-// MaxFileSize bounds what ParseFile reads. Real .torrent files are a few
-// hundred KiB and rarely reach 10 MiB even for huge multi-file payloads, so
-// 64 MiB is generous headroom while keeping a stray ISO or disk image that
-// happens to end in ".torrent" from being slurped into memory.
-const MaxFileSize = 64 << 20
+// File size bounds. libtorrent refuses .torrent files over 10 MB, so no
+// client could use a larger one; DefaultMaxFileSize leaves a few MiB above
+// that, and keeps a stray ISO or disk image named ".torrent" from being
+// slurped into memory. Decoding is bounded too, by DecodedLimit of the file
+// bound in force.
+const (
+	// DefaultMaxFileSize is the bound when none is given.
+	DefaultMaxFileSize = 16 << 20
+	// MaxFileSize is the largest bound a caller may set: decoding such a
+	// file may take up to DecodedLimit(MaxFileSize), 2 GiB.
+	MaxFileSize = 64 << 20
+	// MinFileSize is the smallest bound a caller may set; the smallest
+	// real torrents are a few hundred bytes.
+	MinFileSize = 1 << 10
+)
+
+// Options bound and steer reading .torrent files. The zero value reads with
+// the defaults.
+type Options struct {
+	// MaxFileSize bounds one file's size, and through DecodedLimit what
+	// decoding it may take; zero means DefaultMaxFileSize. Values outside
+	// MinFileSize..MaxFileSize are clamped.
+	MaxFileSize int64
+	// Skip, when set, is called by WalkWith with each file's metadata
+	// (that of the open file, so of a link's target) before the file is
+	// read; returning true leaves it unread and unreported.
+	Skip func(path string, fi fs.FileInfo) bool
+}
+
+// maxFileSize is o.MaxFileSize with the default and bounds applied.
+func (o Options) maxFileSize() int64 {
+	switch {
+	case o.MaxFileSize == 0:
+		return DefaultMaxFileSize
+	case o.MaxFileSize < MinFileSize:
+		return MinFileSize
+	case o.MaxFileSize > MaxFileSize:
+		return MaxFileSize
+	}
+	return o.MaxFileSize
+}
 
 var (
 	// ErrNotTorrent means the input is not a well-formed bencoded
@@ -31,7 +68,8 @@ var (
 	// ErrInvalidInfo means the info dictionary is present but breaks the
 	// metainfo rules of BEP 3 or BEP 52 (missing or malformed fields).
 	ErrInvalidInfo = errors.New("invalid info dictionary")
-	// ErrTooLarge means a file is bigger than MaxFileSize.
+	// ErrTooLarge means a file is bigger than the size bound, or would
+	// take more memory to decode than the bound allows.
 	ErrTooLarge = errors.New("file too large")
 )
 
@@ -73,9 +111,13 @@ func truncate(h [32]byte) (out [20]byte) {
 	return out
 }
 
-// Parse parses a .torrent file's bytes.
-func Parse(data []byte) (*Torrent, error) {
-	top, raw, err := topLevel(data)
+// Parse parses a .torrent file's bytes with the default bounds.
+func Parse(data []byte) (*Torrent, error) { return Options{}.Parse(data) }
+
+// Parse parses a .torrent file's bytes, refusing with ErrTooLarge a file
+// whose decoding would take more than DecodedLimit of o's file bound.
+func (o Options) Parse(data []byte) (*Torrent, error) {
+	top, raw, err := topLevel(data, DecodedLimit(o.maxFileSize()))
 	if err != nil {
 		return nil, err
 	}
@@ -101,31 +143,50 @@ func Parse(data []byte) (*Torrent, error) {
 	return t, nil
 }
 
+// ParseFile reads and parses one file with the default bounds; errors name
+// the file.
+func ParseFile(path string) (*Torrent, error) { return Options{}.ParseFile(path) }
+
 // ParseFile reads and parses one file; errors name the file.
-func ParseFile(path string) (*Torrent, error) {
+func (o Options) ParseFile(path string) (*Torrent, error) {
+	t, _, err := o.parseFile(path, false)
+	return t, err
+}
+
+// parseFile opens path and, unless o.Skip (when asked) says to leave it,
+// reads and parses it; skipped reports a file left unread.
+func (o Options) parseFile(path string, askSkip bool) (t *Torrent, skipped bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err // *PathError already names the file
+		return nil, false, err // *PathError already names the file
 	}
 	defer f.Close()
+	limit := o.maxFileSize()
 	// Stat refuses an oversized regular file without reading it; the
 	// LimitReader still bounds anything Stat cannot size (a file growing
 	// under us, a pipe).
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s: %w: %d bytes, limit %d", path, ErrTooLarge, fi.Size(), MaxFileSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, false, err
 	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, MaxFileSize)
+	if askSkip && o.Skip != nil && o.Skip(path, fi) {
+		return nil, true, nil
 	}
-	t, err := Parse(data)
+	if fi.Mode().IsRegular() && fi.Size() > limit {
+		return nil, false, fmt.Errorf("%s: %w: %d bytes, limit %d", path, ErrTooLarge, fi.Size(), limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, false, fmt.Errorf("%s: %w", path, err)
 	}
-	return t, nil
+	if int64(len(data)) > limit {
+		return nil, false, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, limit)
+	}
+	t, err = o.Parse(data)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, false, nil
 }
 
 // invalid builds an ErrInvalidInfo error.

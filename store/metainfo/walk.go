@@ -18,16 +18,21 @@ import (
 // itself is followed if it is a symlink). Walk returns an error only when
 // root cannot be found.
 func Walk(root string, fn func(path string, t *Torrent, err error)) error {
+	return Options{}.Walk(root, fn)
+}
+
+// Walk is the package's Walk with o's bounds; a file o.Skip leaves is not
+// reported.
+func (o Options) Walk(root string, fn func(path string, t *Torrent, err error)) error {
 	fi, err := os.Stat(root)
 	if err != nil {
 		return err
 	}
 	switch {
 	case fi.IsDir():
-		walkDir(root, fn)
+		o.walkDir(root, fn)
 	case fi.Mode().IsRegular():
-		t, err := ParseFile(root)
-		fn(root, t, err)
+		o.visit(root, fn)
 	default:
 		// A pipe or device could block the read forever.
 		fn(root, nil, fmt.Errorf("%s: not a regular file or directory", root))
@@ -38,7 +43,7 @@ func Walk(root string, fn func(path string, t *Torrent, err error)) error {
 // walkDir reports the .torrent files in dir and recurses into its
 // subdirectories. os.ReadDir sorts entries by name, which gives the same
 // lexical order as filepath.WalkDir.
-func walkDir(dir string, fn func(path string, t *Torrent, err error)) {
+func (o Options) walkDir(dir string, fn func(path string, t *Torrent, err error)) {
 	entries, err := readDir(dir)
 	if err != nil {
 		// ReadDir returns what it managed to read; report the failure
@@ -49,23 +54,29 @@ func walkDir(dir string, fn func(path string, t *Torrent, err error)) {
 		path := filepath.Join(dir, e.Name())
 		switch typ := e.Type(); {
 		case typ.IsDir():
-			walkDir(path, fn)
+			o.walkDir(path, fn)
 		case !isTorrentName(e.Name()):
 		case typ.IsRegular():
-			t, err := ParseFile(path)
-			fn(path, t, err)
+			o.visit(path, fn)
 		case typ&os.ModeSymlink != 0:
 			// Follow a link to a file, never one to a directory.
 			target, err := os.Stat(path)
 			if err != nil {
 				fn(path, nil, err) // dangling link named like a torrent
 			} else if target.Mode().IsRegular() {
-				t, err := ParseFile(path)
-				fn(path, t, err)
+				o.visit(path, fn)
 			}
 		}
 		// Anything else (devices, pipes, sockets) is not a regular file
 		// and could block a read, so it is skipped.
+	}
+}
+
+// visit parses one file and reports it, unless o.Skip leaves it.
+func (o Options) visit(path string, fn func(path string, t *Torrent, err error)) {
+	t, skipped, err := o.parseFile(path, true)
+	if !skipped {
+		fn(path, t, err)
 	}
 }
 
