@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -546,14 +545,20 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	if c.IsSet("udp-sockets") {
 		udpSockets = c.Int("udp-sockets")
 	}
-	serveErr := make(chan error, 1+udpSockets)
+	serveErr := make(chan error, runtime.GOMAXPROCS(0)+udpSockets)
 	var (
 		httpSrv             *announce.HTTPServer
 		udpSrv              *udp.Server
 		httpBound, udpBound string
 	)
 	if httpAddr != "" {
-		ln, err := net.Listen("tcp", httpAddr)
+		// One listener per CPU, as for UDP: each accepting goroutine
+		// answers the requests that arrive with their connection.
+		httpListeners := runtime.GOMAXPROCS(0)
+		if !announce.CanReusePort() {
+			httpListeners = 1
+		}
+		lns, err := announce.ListenHTTP(ctx, "tcp", httpAddr, httpListeners)
 		if err != nil {
 			return &exitError{code: exitFailed, err: fmt.Errorf("listen on %s: %w", httpAddr, err)}
 		}
@@ -561,8 +566,10 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 			MaxPeers:       c.Int("maxpeers"),
 			TrustedProxies: proxies,
 		}, log)
-		httpBound = ln.Addr().String()
-		go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()
+		httpBound = lns[0].Addr().String()
+		for _, ln := range lns {
+			go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()
+		}
 	}
 	if udpAddr != "" {
 		// The key lives in the database so connection ids that clients
