@@ -800,7 +800,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 	var (
 		key                 []byte
 		conns               []*net.UDPConn
-		ln                  net.Listener
+		lns                 []net.Listener
 		httpBound, udpBound string
 	)
 	if cfg.UDP != "" {
@@ -816,26 +816,34 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		udpBound = conns[0].LocalAddr().String()
 	}
 	if cfg.HTTP != "" {
-		ln, err = net.Listen("tcp", cfg.HTTP)
+		// One listener per CPU, as for UDP: each accepting goroutine
+		// answers the requests that arrive with their connection.
+		n := runtime.GOMAXPROCS(0)
+		if !announce.CanReusePort() {
+			n = 1
+		}
+		lns, err = announce.ListenHTTP(ctx, "tcp", cfg.HTTP, n)
 		if err != nil {
 			for _, conn := range conns {
 				conn.Close()
 			}
 			return &exitError{code: exitFailed, err: fmt.Errorf("listen on %s: %w", cfg.HTTP, err)}
 		}
-		httpBound = ln.Addr().String()
+		httpBound = lns[0].Addr().String()
 	}
-	serveErr := make(chan error, 1+len(conns))
+	serveErr := make(chan error, len(lns)+len(conns))
 	var (
 		httpSrv *announce.HTTPServer
 		udpSrv  *udp.Server
 	)
-	if ln != nil {
+	if len(lns) > 0 {
 		httpSrv = announce.NewHTTPServer(st, announce.HTTPConfig{
 			MaxPeers:       cfg.MaxPeers,
 			TrustedProxies: cfg.TrustedProxy,
 		}, log)
-		go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()
+		for _, ln := range lns {
+			go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()
+		}
 	}
 	if len(conns) > 0 {
 		udpSrv = udp.NewServer(st, udp.Config{Key: key, MaxPeers: cfg.MaxPeers}, log)

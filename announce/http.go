@@ -88,8 +88,10 @@ func (c HTTPConfig) withDefaults() HTTPConfig {
 
 // HTTPServer answers HTTP announces and scrapes. It is a minimal HTTP/1.1
 // server of its own rather than net/http, which allocates several objects
-// per request: one goroutine per connection, a bounded read buffer and
-// reused response buffers, so a keep-alive announce allocates nothing.
+// per request: a bounded read buffer and reused response buffers per
+// connection, so an announce allocates nothing. On Linux a connection
+// whose request has arrived with it is answered by the accepting goroutine
+// (acceptRaw); any other connection gets a goroutine of its own.
 type HTTPServer struct {
 	tracker Tracker
 	cfg     HTTPConfig
@@ -125,8 +127,19 @@ func NewHTTPServer(t Tracker, cfg HTTPConfig, log zerolog.Logger) *HTTPServer {
 // and returns nil. ctx being done shuts the whole server down as Shutdown
 // does, bounded only by the read and write timeouts. Serve owns ln and
 // closes it. It may be called for several listeners at once (IPv4 and
-// IPv6, say). It returns an error only when accepting fails for good.
+// IPv6, or ListenHTTP's). It returns an error only when accepting fails
+// for good.
+//
+// On Linux a TCP listener's connections are taken with accept4 on the
+// raw socket and a connection whose whole request head has arrived is
+// read, answered and closed right there, on the accepting goroutine,
+// without a goroutine or a poller registration of its own (see
+// acceptRaw); other connections are served as below.
 func (s *HTTPServer) Serve(ctx context.Context, ln net.Listener) error {
+	raw := s.rawListener(ln)
+	if raw != nil {
+		ln = raw // closing it closes both
+	}
 	if !s.addListener(ln) {
 		ln.Close()
 		return nil
@@ -134,41 +147,65 @@ func (s *HTTPServer) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, s.beginShutdown)
 	defer stop()
 
+	var err error
+	if raw != nil {
+		err = s.acceptRaw(ctx, raw)
+	} else {
+		err = s.acceptConns(ctx, ln)
+	}
+	s.removeListener(ln)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	<-s.drained
+	return nil
+}
+
+// acceptConns is Serve's loop through net.Listener.Accept: a goroutine per
+// connection.
+func (s *HTTPServer) acceptConns(ctx context.Context, ln net.Listener) error {
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() {
-				break
-			}
-			if !temporaryAcceptError(err) {
-				s.removeListener(ln)
-				ln.Close()
-				return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
-			}
-			// Out of file descriptors or a connection reset before we took
-			// it: back off and keep serving the connections we have.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn().Err(err).Float64("retry_in_ms", float64(delay)/float64(time.Millisecond)).Msg("http accept failed")
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
+			if again, err := s.acceptFailed(ctx, ln, err, &delay); !again {
+				return err
 			}
 			continue
 		}
 		delay = 0
-		c := s.track(nc)
+		c := s.track(socketAddr(nc), nc)
 		if c == nil {
 			nc.Close()
 			continue
 		}
-		go s.serveConn(c)
+		go s.serveConn(c, true)
 	}
-	s.removeListener(ln)
-	<-s.drained
-	return nil
+}
+
+// acceptFailed decides what an accept loop does after accepting on ln
+// failed with err: it reports again after a pause (doubling in *delay up
+// to a second) when the error may pass, and otherwise the error Serve
+// returns: nil when the server is closing.
+func (s *HTTPServer) acceptFailed(ctx context.Context, ln net.Listener, err error, delay *time.Duration) (again bool, _ error) {
+	if s.closing.Load() {
+		return false, nil
+	}
+	if !temporaryAcceptError(err) {
+		return false, fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+	}
+	// Out of file descriptors or a connection reset before we took it:
+	// back off and keep serving the connections we have.
+	*delay = min(max(2**delay, 5*time.Millisecond), time.Second)
+	s.log.Warn().Err(err).Float64("retry_in_ms", float64(*delay)/float64(time.Millisecond)).Msg("http accept failed")
+	t := time.NewTimer(*delay)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	return true, nil
 }
 
 // temporaryAcceptError reports whether Accept may succeed if tried again.
@@ -199,7 +236,11 @@ func (s *HTTPServer) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			// A connection without nc is being answered on an
+			// accepting goroutine, which never waits for its client.
+			if c.nc != nil {
+				c.nc.Close()
+			}
 		}
 		s.mu.Unlock()
 		return ctx.Err()
@@ -250,9 +291,12 @@ func (s *HTTPServer) removeListener(ln net.Listener) {
 	s.mu.Unlock()
 }
 
-// track registers a new connection, or returns nil when the server is
-// closing or at its connection cap.
-func (s *HTTPServer) track(nc net.Conn) *conn {
+// track admits a new connection from the client at addr, or returns nil
+// when the server is closing or at its connection cap. nc is nil for a
+// connection answered on the raw socket (acceptRaw), which sets c.fd.
+// Every connection, however it is served, is admitted here and released
+// by untrack.
+func (s *HTTPServer) track(addr netip.Addr, nc net.Conn) *conn {
 	s.mu.Lock()
 	if s.closing.Load() || len(s.conns) >= s.cfg.MaxConns {
 		full := !s.closing.Load()
@@ -263,7 +307,7 @@ func (s *HTTPServer) track(nc net.Conn) *conn {
 		return nil
 	}
 	c := s.pool.Get().(*conn)
-	c.start(nc)
+	c.start(addr, nc)
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	return c
@@ -287,11 +331,18 @@ const (
 // conn is one client connection and every buffer it needs, reused through
 // the server's pool.
 type conn struct {
-	srv     *HTTPServer
+	srv *HTTPServer
+	// nc is the connection, or nil while a connection is answered on its
+	// raw socket fd by the accepting goroutine (acceptRaw).
 	nc      net.Conn
-	state   atomic.Int32
-	addr    netip.Addr // the socket peer, IPv4-mapped addresses unmapped
-	trusted bool       // the socket peer is a trusted proxy
+	fd      int
+	pending []byte // an answer the raw socket did not take whole
+	// pendingKeep says whether the connection carries on once pending is
+	// written.
+	pendingKeep bool
+	state       atomic.Int32
+	addr        netip.Addr // the socket peer, IPv4-mapped addresses unmapped
+	trusted     bool       // the socket peer is a trusted proxy
 
 	rbuf    [ReadBufferSize]byte
 	r, w    int // unread bytes are rbuf[r:w]
@@ -315,12 +366,14 @@ func newConn(s *HTTPServer) *conn {
 	}
 }
 
-// start readies a pooled conn for a new client.
-func (c *conn) start(nc net.Conn) {
+// start readies a pooled conn for a new client at addr.
+func (c *conn) start(addr netip.Addr, nc net.Conn) {
 	c.nc = nc
+	c.fd = -1
+	c.pending, c.pendingKeep = nil, false
 	c.state.Store(stateActive)
 	c.r, c.w, c.scanned = 0, 0, 0
-	c.addr = socketAddr(nc)
+	c.addr = addr
 	c.trusted = false
 	for _, p := range c.srv.cfg.TrustedProxies {
 		if c.addr.IsValid() && p.Contains(c.addr) {
@@ -347,7 +400,10 @@ func socketAddr(nc net.Conn) netip.Addr {
 	}
 }
 
-func (s *HTTPServer) serveConn(c *conn) {
+// serveConn serves c on its own goroutine until it is to be closed. fresh
+// says that no request has been answered yet, so the first head is due
+// within ReadTimeout; otherwise the connection is idle between requests.
+func (s *HTTPServer) serveConn(c *conn, fresh bool) {
 	reuse := false
 	defer func() {
 		if p := recover(); p != nil {
@@ -360,14 +416,28 @@ func (s *HTTPServer) serveConn(c *conn) {
 			s.pool.Put(c)
 		}
 	}()
-	c.serve()
+	if c.flushPending() {
+		c.serve(fresh)
+	}
 	reuse = true // not reached after a panic: that conn may be inconsistent
 }
 
+// flushPending writes the rest of an answer the raw socket did not take
+// whole, and reports whether the connection carries on.
+func (c *conn) flushPending() bool {
+	if len(c.pending) == 0 {
+		return true
+	}
+	p := c.pending
+	c.pending = nil
+	return c.write(p) && c.pendingKeep
+}
+
 // serve reads and answers requests until the connection is to be closed.
-func (c *conn) serve() {
-	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.ReadTimeout))
-	fresh := true
+func (c *conn) serve(fresh bool) {
+	if fresh {
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.ReadTimeout))
+	}
 	for {
 		end, ok := c.readHead(fresh)
 		if !ok {
@@ -821,8 +891,17 @@ func (c *conn) send(code int, buf []byte, keep, http10 bool, extra string) bool 
 	h = append(h, "\r\n"...)
 	start := headroom - len(h)
 	copy(buf[start:], h)
+	return c.write(buf[start:])
+}
+
+// write sends b, on the raw socket while the accepting goroutine answers
+// the connection, else through nc within WriteTimeout.
+func (c *conn) write(b []byte) bool {
+	if c.nc == nil {
+		return c.writeRaw(b)
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-	if _, err := c.nc.Write(buf[start:]); err != nil {
+	if _, err := c.nc.Write(b); err != nil {
 		c.srv.log.Debug().Err(err).Msg("http write failed")
 		return false
 	}

@@ -3,18 +3,27 @@
 #
 # Runs each tracker in turn, pinned to the same CPUs, under the same load
 # from `johnlocke loadtest` (pinned to other CPUs): the same infohashes, the
-# same simulated peers (same seed), the same durations. For each tracker
-# and protocol it measures
-#   - peak answers per second (as fast as the tracker answers),
-#   - the tracker's CPU use during that run, and answers per tracker
-#     CPU-second (what the tracker costs per announce, whatever limited the
+# same simulated peers (same seed), the same durations. For each workload
+# (torrents and peers), tracker and protocol it measures
+#   - peak answers per second (as fast as the tracker answers), the
+#     tracker's CPU use during that run, and the tracker's CPU time per
+#     announce (utime+stime from /proc over the run, divided by the
+#     answers: what the tracker costs per announce, whatever limited the
 #     run),
-#   - p99 latency at half of that tracker's own peak (--rate), and at
-#     opentracker's half peak (the same rate for every tracker),
+#   - at a fixed everyday rate (FIXED_HTTP_RATE, FIXED_UDP_RATE), the same
+#     for every tracker: CPU time per announce, p50 and p99 latency,
+#   - optionally (HALF_PEAK=1) p99 at half of that tracker's own peak and at
+#     opentracker's half peak,
 # and, loading MEM_PEERS peers over MEM_TORRENTS torrents over UDP, the
 # tracker's resident memory before and after (VmRSS, once it has settled) and so
 # bytes per peer, and its peak (VmHWM).
 # It prints a table with johnlocke/opentracker ratios.
+#
+# Protocols: "http" is one new TCP connection per announce (--no-keepalive),
+# as clients on the internet announce (minutes apart, past any idle
+# timeout; opentracker does not keep connections alive): the headline HTTP
+# rows. "http-keepalive" reuses each worker's connection, as a reverse
+# proxy with upstream keep-alive does. "udp" is BEP 15.
 #
 # Registration: opentracker (Debian's build is whitelist-only) gets the
 # infohash list as its whitelist; johnlocke runs with --locked=false, so
@@ -26,17 +35,20 @@
 #
 # Knobs (environment variables, defaults in brackets):
 #   TRACKERS      trackers to run ["opentracker johnlocke-large johnlocke-surge"]
-#   PROTOCOLS     ["udp http"]
-#   TORRENTS      infohashes for the throughput runs [1000]
-#   PEERS         simulated peers for the throughput runs [100000]
+#   PROTOCOLS     ["udp http http-keepalive"]
+#   WORKLOADS     torrents:peers pairs for the throughput runs
+#                 ["10000:200000 1000:100000"]
 #   CONCURRENCY   load generator workers (UDP sockets, HTTP connections) [16]
-#   UDP_PACED_CONCURRENCY  UDP workers in the p99 (--rate) runs [4]: at
+#   UDP_PACED_CONCURRENCY  UDP workers in the fixed-rate runs [4]: at
 #                 a fast tracker's half peak, 16 paced UDP workers' own
 #                 scheduling set much of the p99 they report (0.65-0.73 ms
 #                 against 0.28-0.31 ms with 4 workers, at 147,000/s against
 #                 the same surge tracker)
-#   DURATION      seconds per throughput run [10]
+#   FIXED_HTTP_RATE  announces/s of the fixed-rate HTTP runs [10000]
+#   FIXED_UDP_RATE   announces/s of the fixed-rate UDP runs [40000]
+#   DURATION      seconds per throughput or fixed-rate run [10]
 #   REPEAT        peak runs per tracker and protocol; the best counts [2]
+#   HALF_PEAK     1 adds the half-peak runs of earlier versions [0]
 #   MEM_TORRENTS  infohashes for the memory run [100000]
 #   MEM_PEERS     peers loaded in the memory run [1000000]
 #   MEM_DURATION  upper bound in seconds on the memory run [180]
@@ -49,18 +61,23 @@
 #   LOADGEN       load generator command [the johnlocke binary + " loadtest"]
 #   KEEP          1 keeps the work directory (logs, lists) [0]
 #
+# With the defaults a run takes about 20 minutes: per workload, tracker
+# and protocol REPEAT+1 runs of DURATION, then the memory runs.
+#
 # Every run is bounded by timeout(1); the trap stops only the processes
 # this script started and removes its work directory.
 set -euo pipefail
 
 : "${TRACKERS:=opentracker johnlocke-large johnlocke-surge}"
-: "${PROTOCOLS:=udp http}"
-: "${TORRENTS:=1000}"
-: "${PEERS:=100000}"
+: "${PROTOCOLS:=udp http http-keepalive}"
+: "${WORKLOADS:=10000:200000 1000:100000}"
 : "${CONCURRENCY:=16}"
 : "${UDP_PACED_CONCURRENCY:=4}"
+: "${FIXED_HTTP_RATE:=10000}"
+: "${FIXED_UDP_RATE:=40000}"
 : "${DURATION:=10}"
 : "${REPEAT:=2}"
+: "${HALF_PEAK:=0}"
 : "${MEM_TORRENTS:=100000}"
 : "${MEM_PEERS:=1000000}"
 : "${MEM_DURATION:=180}"
@@ -131,6 +148,13 @@ done
 [[ " $TRACKERS " != *" opentracker "* || -x $OPENTRACKER ]] || die "no opentracker at $OPENTRACKER"
 [[ $DURATION =~ ^[0-9]+$ && $MEM_DURATION =~ ^[0-9]+$ && $REPEAT =~ ^[1-9][0-9]*$ ]] ||
 	die "DURATION and MEM_DURATION are whole seconds, REPEAT a count"
+[[ $FIXED_HTTP_RATE =~ ^[1-9][0-9]*$ && $FIXED_UDP_RATE =~ ^[1-9][0-9]*$ ]] || die "FIXED_HTTP_RATE and FIXED_UDP_RATE are rates per second"
+for wl in $WORKLOADS; do
+	[[ $wl =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "WORKLOADS: $wl is not torrents:peers"
+done
+for proto in $PROTOCOLS; do
+	[[ $proto == udp || $proto == http || $proto == http-keepalive ]] || die "PROTOCOLS: unknown $proto"
+done
 clk_tck=$(getconf CLK_TCK)
 
 # --- johnlocke and the load generator -------------------------------------------
@@ -172,7 +196,9 @@ hashes() {
 	}' >"$2"
 	[[ $(sort -u "$2" | wc -l) -eq $1 ]] || die "duplicate infohashes in $2; change SEED"
 }
-hashes "$TORRENTS" "$tmp/hashes.txt"
+for wl in $WORKLOADS; do
+	[[ -e $tmp/hashes-${wl%%:*}.txt ]] || hashes "${wl%%:*}" "$tmp/hashes-${wl%%:*}.txt"
+done
 if [[ $SKIP_MEMORY != 1 ]]; then
 	hashes "$MEM_TORRENTS" "$tmp/hashes-mem.txt"
 fi
@@ -295,8 +321,13 @@ settled_rss_kib() {
 loadtest() {
 	local secs=$1 proto=$2 port=$3 out="$tmp/loadtest.out" lpid
 	shift 3
+	local wire=(--protocol "$proto")
+	case $proto in
+	http) wire=(--protocol http --no-keepalive) ;;
+	http-keepalive) wire=(--protocol http) ;;
+	esac
 	timeout --kill-after=5 $((secs + 60)) taskset -c "$LOADGEN_CPUS" "${loadgen[@]}" \
-		--addr "127.0.0.1:$port" --protocol "$proto" --concurrency "$CONCURRENCY" \
+		--addr "127.0.0.1:$port" "${wire[@]}" --concurrency "$CONCURRENCY" \
 		--duration "${secs}s" --seed "$SEED" "$@" >"$out" 2>&1 &
 	lpid=$!
 	pids+=("$lpid")
@@ -328,52 +359,68 @@ check_errors() { # NAME LINE
 }
 
 # --- throughput and latency -----------------------------------------------
-for proto in $PROTOCOLS; do
-	for t in $TRACKERS; do
-		port=$(free_port)
-		say "$t $proto: best peak of $REPEAT runs of ${DURATION}s, then half of it (and opentracker's half) for ${DURATION}s (port $port)"
-		start_tracker "$t" "$port" "$tmp/hashes.txt" $(((REPEAT + 2) * (DURATION + 60) + 60))
-		best=0
-		for ((rep = 1; rep <= REPEAT; rep++)); do
-			c0=$(cpu_ticks "$tracker_pid")
-			w0=$(date +%s.%N)
-			loadtest "$DURATION" "$proto" "$port" --peers "$PEERS" --infohashes "$tmp/hashes.txt"
-			c1=$(cpu_ticks "$tracker_pid")
-			w1=$(date +%s.%N)
-			check_errors "$t $proto peak" "$line"
-			rps=$(field rps "$line")
-			((${rps%.*} > best)) || continue
-			best=${rps%.*}
-			R[$t,$proto.rps]=$rps
-			R[$t,$proto.p99peak]=$(field p99_us "$line")
-			R[$t,$proto.cpu]=$(awk -v c=$((c1 - c0)) -v h="$clk_tck" -v a="$w0" -v b="$w1" 'BEGIN { printf "%.0f", 100 * c / h / (b - a) }')
-			R[$t,$proto.percpu]=$(awk -v c=$((c1 - c0)) -v h="$clk_tck" -v n="$(field responses "$line")" 'BEGIN { printf "%.0f", (c > 0 ? n / (c / h) : 0) }')
-		done
-		paced=()
+# us_per TICKS ANSWERS: tracker CPU microseconds per answer.
+us_per() {
+	awk -v c="$1" -v h="$clk_tck" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", c / h * 1e6 / n; else print "-" }'
+}
+for wl in $WORKLOADS; do
+	torrents=${wl%%:*} peers=${wl##*:} hashes="$tmp/hashes-${wl%%:*}.txt"
+	for proto in $PROTOCOLS; do
+		fixed=$FIXED_HTTP_RATE paced=()
 		if [[ $proto == udp ]]; then
-			paced=(--concurrency "$UDP_PACED_CONCURRENCY")
+			fixed=$FIXED_UDP_RATE paced=(--concurrency "$UDP_PACED_CONCURRENCY")
 		fi
-		half=$((best / 2))
-		if ((half > 0)); then
-			loadtest "$DURATION" "$proto" "$port" --peers "$PEERS" --infohashes "$tmp/hashes.txt" --rate "$half" "${paced[@]}"
-			check_errors "$t $proto half" "$line"
-			R[$t,$proto.p99half]=$(field p99_us "$line")
-			R[$t,$proto.halfrps]=$(field rps "$line")
-			R[$t,$proto.half]=$half
-		fi
-		# The same absolute rate for every tracker: opentracker's half peak
-		# (opentracker must come first in TRACKERS). At its own half peak a
-		# faster tracker is measured with a busier load generator, whose own
-		# delays count in the latency it reports.
-		common=${R[opentracker,$proto.half]:-}
-		if [[ $t == opentracker ]]; then
-			R[$t,$proto.p99common]=${R[$t,$proto.p99half]:-}
-		elif [[ -n $common ]]; then
-			loadtest "$DURATION" "$proto" "$port" --peers "$PEERS" --infohashes "$tmp/hashes.txt" --rate "$common" "${paced[@]}"
-			check_errors "$t $proto common" "$line"
-			R[$t,$proto.p99common]=$(field p99_us "$line")
-		fi
-		stop_tracker
+		for t in $TRACKERS; do
+			k="$t,$wl.$proto"
+			port=$(free_port)
+			say "$t $proto, $torrents torrents and $peers peers: best peak of $REPEAT runs of ${DURATION}s, then ${fixed}/s for ${DURATION}s (port $port)"
+			start_tracker "$t" "$port" "$hashes" $(((REPEAT + 4) * (DURATION + 60) + 60))
+			best=0
+			for ((rep = 1; rep <= REPEAT; rep++)); do
+				c0=$(cpu_ticks "$tracker_pid")
+				w0=$(date +%s.%N)
+				loadtest "$DURATION" "$proto" "$port" --peers "$peers" --infohashes "$hashes"
+				c1=$(cpu_ticks "$tracker_pid")
+				w1=$(date +%s.%N)
+				check_errors "$t $proto peak" "$line"
+				rps=$(field rps "$line")
+				((${rps%.*} > best)) || continue
+				best=${rps%.*}
+				R[$k.rps]=$rps
+				R[$k.p99peak]=$(field p99_us "$line")
+				R[$k.cpu]=$(awk -v c=$((c1 - c0)) -v h="$clk_tck" -v a="$w0" -v b="$w1" 'BEGIN { printf "%.0f", 100 * c / h / (b - a) }')
+				R[$k.usper]=$(us_per $((c1 - c0)) "$(field responses "$line")")
+			done
+			# The same everyday rate for every tracker: its cost per announce
+			# and latency when it is not pressed.
+			c0=$(cpu_ticks "$tracker_pid")
+			loadtest "$DURATION" "$proto" "$port" --peers "$peers" --infohashes "$hashes" --rate "$fixed" "${paced[@]}"
+			c1=$(cpu_ticks "$tracker_pid")
+			check_errors "$t $proto fixed" "$line"
+			R[$k.fixedrps]=$(field rps "$line")
+			R[$k.fixedusper]=$(us_per $((c1 - c0)) "$(field responses "$line")")
+			R[$k.p50fixed]=$(field p50_us "$line")
+			R[$k.p99fixed]=$(field p99_us "$line")
+			half=$((best / 2))
+			if [[ $HALF_PEAK == 1 ]] && ((half > 0)); then
+				loadtest "$DURATION" "$proto" "$port" --peers "$peers" --infohashes "$hashes" --rate "$half" "${paced[@]}"
+				check_errors "$t $proto half" "$line"
+				R[$k.p99half]=$(field p99_us "$line")
+				R[$k.halfrps]=$(field rps "$line")
+				# The same absolute rate for every tracker: opentracker's
+				# half peak (opentracker must come first in TRACKERS).
+				common=${R[opentracker,$wl.$proto.halfrps]:-}
+				common=${common%.*}
+				if [[ $t == opentracker ]]; then
+					R[$k.p99common]=${R[$k.p99half]:-}
+				elif [[ -n $common ]]; then
+					loadtest "$DURATION" "$proto" "$port" --peers "$peers" --infohashes "$hashes" --rate "$common" "${paced[@]}"
+					check_errors "$t $proto common" "$line"
+					R[$k.p99common]=$(field p99_us "$line")
+				fi
+			fi
+			stop_tracker
+		done
 	done
 done
 
@@ -423,10 +470,10 @@ done
 	echo
 	echo "johnlocke vs opentracker on loopback, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "host: $(uname -srm), $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-	echo "trackers on CPU $TRACKER_CPUS, load generator on CPU $LOADGEN_CPUS; $CONCURRENCY workers ($UDP_PACED_CONCURRENCY in paced UDP runs);" \
-		"$TORRENTS torrents, $PEERS peers, best of $REPEAT peak runs of ${DURATION}s; seed $SEED"
-	echo
-	header=$(printf '%-34s' metric)
+	echo "trackers on CPU $TRACKER_CPUS, load generator on CPU $LOADGEN_CPUS; $CONCURRENCY workers ($UDP_PACED_CONCURRENCY in fixed-rate UDP runs);" \
+		"best of $REPEAT peak runs of ${DURATION}s; fixed rates ${FIXED_HTTP_RATE}/s HTTP, ${FIXED_UDP_RATE}/s UDP; seed $SEED"
+	echo "http: a new TCP connection per announce (as clients send them); http-keepalive: each worker's connection reused (as behind a reverse proxy)"
+	header=$(printf '%-48s' metric)
 	for t in $TRACKERS; do
 		header+=$(printf ' %16s' "$t")
 	done
@@ -435,10 +482,9 @@ done
 			header+=$(printf ' %10s' "${t#johnlocke-}/ot")
 		done
 	fi
-	echo "$header"
 	row() { # LABEL KEY
 		local t out
-		out=$(printf '%-34s' "$1")
+		out=$(printf '%-48s' "$1")
 		for t in $TRACKERS; do
 			out+=$(printf ' %16s' "${R[$t,$2]:--}")
 		done
@@ -449,16 +495,32 @@ done
 		fi
 		echo "$out"
 	}
-	for proto in $PROTOCOLS; do
-		row "$proto peak answers/s" "$proto.rps"
-		row "$proto tracker CPU % at peak" "$proto.cpu"
-		row "$proto answers per tracker CPU-s" "$proto.percpu"
-		row "$proto p99 us at peak" "$proto.p99peak"
-		row "$proto answers/s at half peak" "$proto.halfrps"
-		row "$proto p99 us at half peak" "$proto.p99half"
-		row "$proto p99 us at ot's half peak" "$proto.p99common"
+	for wl in $WORKLOADS; do
+		echo
+		echo "${wl%%:*} torrents, ${wl##*:} peers"
+		echo "$header"
+		for proto in $PROTOCOLS; do
+			fixed=$FIXED_HTTP_RATE
+			[[ $proto != udp ]] || fixed=$FIXED_UDP_RATE
+			row "$proto peak answers/s" "$wl.$proto.rps"
+			row "$proto tracker CPU % at peak" "$wl.$proto.cpu"
+			row "$proto tracker CPU us/announce, peak" "$wl.$proto.usper"
+			row "$proto p99 us at peak" "$wl.$proto.p99peak"
+			row "$proto answers/s at ${fixed}/s" "$wl.$proto.fixedrps"
+			row "$proto tracker CPU us/announce, ${fixed}/s" "$wl.$proto.fixedusper"
+			row "$proto p50 us at ${fixed}/s" "$wl.$proto.p50fixed"
+			row "$proto p99 us at ${fixed}/s" "$wl.$proto.p99fixed"
+			if [[ $HALF_PEAK == 1 ]]; then
+				row "$proto answers/s at half peak" "$wl.$proto.halfrps"
+				row "$proto p99 us at half peak" "$wl.$proto.p99half"
+				row "$proto p99 us at ot's half peak" "$wl.$proto.p99common"
+			fi
+		done
 	done
 	if [[ $SKIP_MEMORY != 1 ]]; then
+		echo
+		echo "memory: $MEM_PEERS peers over $MEM_TORRENTS torrents, over UDP"
+		echo "$header"
 		row "peers loaded (memory run)" loaded
 		row "RSS KiB before" rss0
 		row "RSS KiB after (settled)" rss1
@@ -466,7 +528,7 @@ done
 		row "bytes per peer" bpp
 	fi
 	echo
-	echo "ratio = johnlocke / opentracker: higher is better for answers, lower for p99 and bytes."
+	echo "ratio = johnlocke / opentracker: higher is better for answers, lower for CPU us, p50, p99 and bytes."
 	echo "A tracker below ~90% CPU at peak was held back by the load generator or the machine;"
-	echo "answers per tracker CPU-s then compares the trackers' cost per announce."
+	echo "its CPU us per announce still compares the trackers' cost per announce."
 } | tee -a "$log"

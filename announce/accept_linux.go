@@ -1,0 +1,288 @@
+//go:build linux
+
+package announce
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// rawTCPListener is a TCP listener with a duplicate of its socket that
+// acceptRaw accepts from. The duplicate is an *os.File because the
+// net package does not let a listener's RawConn wait for readiness; an
+// os.File's does, through the same poller. Closing it closes both.
+type rawTCPListener struct {
+	*net.TCPListener
+	f  *os.File
+	rc syscall.RawConn
+}
+
+func (l *rawTCPListener) Close() error {
+	l.f.Close()
+	return l.TCPListener.Close()
+}
+
+// rawListener returns ln ready for acceptRaw, or nil when ln is not a TCP
+// listener or cannot be (then Serve uses acceptConns).
+func (s *HTTPServer) rawListener(ln net.Listener) *rawTCPListener {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return nil
+	}
+	// The duplicate shares the socket's O_NONBLOCK, so os.NewFile (inside
+	// File) puts it in the poller. f.Fd must never be called: it would
+	// make the socket blocking.
+	f, err := tl.File()
+	if err != nil {
+		s.log.Debug().Err(err).Msg("http: no raw accept; serving through net.Listener")
+		return nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		s.log.Debug().Err(err).Msg("http: no raw accept; serving through net.Listener")
+		return nil
+	}
+	return &rawTCPListener{TCPListener: tl, f: f, rc: rc}
+}
+
+// acceptRaw is Serve's loop for a TCP listener on Linux. Serving the
+// connection per announce that real clients open (they announce minutes
+// apart, past any idle timeout) through net.Listener costs, besides the
+// kernel's own TCP work, twelve system calls: accept4, getsockname,
+// setsockopt five times (TCP_NODELAY and four keep-alive options), two
+// epoll_ctl, read, write and close, a goroutine, and a park and a wakeup
+// when the request has not arrived when read first. Here a connection
+// costs four (accept4, read, write, close) and no goroutine when its
+// request head has arrived whole, which TCP_DEFER_ACCEPT makes the usual
+// case: it is read, answered and closed on this goroutine, which never
+// waits for a client (the socket is non-blocking). A connection that is
+// not done after one read (a partial head, nothing yet, keep-alive, an
+// answer the socket did not take whole) is handed to a goroutine of its
+// own as a net.Conn and served as acceptConns serves every connection,
+// under the same timeouts.
+func (s *HTTPServer) acceptRaw(ctx context.Context, ln *rawTCPListener) error {
+	a := &acceptor{rc: ln.rc}
+	a.fn = a.accept4
+	var delay time.Duration
+	for {
+		fd, addr, err := a.accept()
+		if err != nil {
+			if again, err := s.acceptFailed(ctx, ln, err, &delay); !again {
+				return err
+			}
+			continue
+		}
+		delay = 0
+		s.serveAccepted(fd, addr)
+	}
+}
+
+// acceptor takes connections from a listening socket with accept4, from
+// structures made once, so that accepting allocates nothing.
+type acceptor struct {
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool // accept4, as a method value made once
+	sa    unix.RawSockaddrAny
+	salen uint32
+	fd    int
+	errno syscall.Errno
+}
+
+// accept waits for a connection and returns its non-blocking socket and
+// the client's address.
+func (a *acceptor) accept() (int, netip.Addr, error) {
+	a.fd, a.errno = -1, 0
+	if err := a.rc.Read(a.fn); err != nil {
+		return -1, netip.Addr{}, err
+	}
+	if a.errno != 0 {
+		return -1, netip.Addr{}, os.NewSyscallError("accept4", a.errno)
+	}
+	return a.fd, a.addr(), nil
+}
+
+// accept4 is called by rc.Read with the listener's fd; returning false
+// (nothing to accept) makes rc.Read wait in the poller. The listener is
+// non-blocking, so RawSyscall: there is nothing to hand the P over for (see
+// the UDP reader's doRead for what Syscall cost there).
+func (a *acceptor) accept4(lfd uintptr) bool {
+	for {
+		a.salen = uint32(unsafe.Sizeof(a.sa))
+		r, _, e := syscall.RawSyscall6(unix.SYS_ACCEPT4, lfd, uintptr(unsafe.Pointer(&a.sa)),
+			uintptr(unsafe.Pointer(&a.salen)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		switch e {
+		case 0:
+			a.fd = int(r)
+			return true
+		case syscall.EAGAIN:
+			return false
+		case syscall.EINTR, syscall.ECONNABORTED:
+			// Interrupted, or a client gone before we took it: as Go's
+			// own Accept, try again at once.
+			continue
+		}
+		a.errno = e
+		return true
+	}
+}
+
+// addr returns the accepted client's address, an IPv4-mapped one as IPv4.
+func (a *acceptor) addr() netip.Addr {
+	switch a.sa.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&a.sa))
+		return netip.AddrFrom4(sa.Addr)
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&a.sa))
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
+}
+
+// What serveInline leaves to do with a connection.
+type inlineResult int
+
+const (
+	inlineClose   inlineResult = iota // answered or failed: close it
+	inlineBroken                      // panicked: close it, do not reuse the conn
+	inlineFresh                       // no whole head yet: serve it from its first request
+	inlineCarryOn                     // answered and kept alive (or answer pending)
+)
+
+// serveAccepted serves a connection acceptRaw took: its first request
+// inline when it has arrived whole, the rest on a goroutine of its own.
+func (s *HTTPServer) serveAccepted(fd int, addr netip.Addr) {
+	c := s.track(addr, nil)
+	if c == nil {
+		closeRaw(fd)
+		return
+	}
+	c.fd = fd
+	switch c.serveInline() {
+	case inlineClose:
+		closeRaw(fd)
+		s.untrack(c)
+		c.fd = -1
+		s.pool.Put(c)
+	case inlineBroken:
+		closeRaw(fd)
+		s.untrack(c)
+	case inlineFresh:
+		s.handOff(c, true)
+	case inlineCarryOn:
+		s.handOff(c, false)
+	}
+}
+
+// serveInline reads what has arrived on c's raw socket and, when that is
+// a whole request head, answers it.
+func (c *conn) serveInline() (res inlineResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.log.Error().Str("panic", fmt.Sprint(p)).Bytes("stack", debug.Stack()).Msg("http connection panicked; closed it")
+			res = inlineBroken
+		}
+	}()
+	n, e := readRaw(c.fd, c.rbuf[:])
+	switch {
+	case e == syscall.EAGAIN:
+		return inlineFresh
+	case e != 0 || n == 0:
+		return inlineClose // reset, or closed before sending anything
+	}
+	c.w = n
+	end := headEnd(c.rbuf[:c.w], &c.scanned)
+	if end == 0 {
+		if c.w == len(c.rbuf) {
+			c.tooLarge()
+			return inlineClose
+		}
+		return inlineFresh
+	}
+	keep := c.handle(c.rbuf[:end])
+	c.r = end
+	c.scanned = 0
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	}
+	if len(c.pending) > 0 {
+		c.pendingKeep = keep
+		return inlineCarryOn
+	}
+	if !keep {
+		return inlineClose
+	}
+	return inlineCarryOn
+}
+
+// handOff turns c's raw socket into a net.Conn served by a goroutine of
+// its own. It costs a few system calls and allocations, once per
+// connection that is not done after its first read.
+func (s *HTTPServer) handOff(c *conn, fresh bool) {
+	f := os.NewFile(uintptr(c.fd), "http")
+	nc, err := net.FileConn(f) // a duplicate of the socket, in the poller
+	f.Close()
+	c.fd = -1
+	if err != nil {
+		s.log.Debug().Err(err).Msg("http connection could not be handed to a goroutine; closed it")
+		s.untrack(c)
+		s.pool.Put(c)
+		return
+	}
+	s.mu.Lock() // Shutdown reads c.nc under s.mu
+	c.nc = nc
+	s.mu.Unlock()
+	go s.serveConn(c, fresh)
+}
+
+// writeRaw writes b to c's non-blocking raw socket. What the socket does
+// not take (it does take a few KiB at once on a new connection, so in
+// practice never) is left in c.pending for the goroutine handOff starts.
+func (c *conn) writeRaw(b []byte) bool {
+	for len(b) > 0 {
+		r, _, e := syscall.RawSyscall(unix.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case 0:
+			b = b[r:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			c.pending = b
+			return true
+		default:
+			c.srv.log.Debug().Err(e).Msg("http write failed")
+			return false
+		}
+	}
+	return true
+}
+
+// readRaw reads from a non-blocking socket into b.
+func readRaw(fd int, b []byte) (int, syscall.Errno) {
+	for {
+		r, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(r), 0
+	}
+}
+
+// closeRaw closes a socket. A close sends the FIN (and, over loopback,
+// delivers it) within the call, which can outlast the scheduler's 20 µs
+// tick; RawSyscall keeps the P meanwhile, as for reads and writes.
+func closeRaw(fd int) {
+	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}

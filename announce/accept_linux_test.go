@@ -1,0 +1,217 @@
+//go:build linux
+
+package announce
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+)
+
+// startListenHTTP serves tr on ListenHTTP's n listeners (TCP_DEFER_ACCEPT,
+// SO_REUSEPORT), as serve does, and stops it when the test ends.
+func startListenHTTP(t testing.TB, tr Tracker, cfg HTTPConfig, n int) (*HTTPServer, string) {
+	t.Helper()
+	lns, err := ListenHTTP(context.Background(), "tcp", "127.0.0.1:0", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lns) != n {
+		t.Fatalf("ListenHTTP opened %d listeners, want %d", len(lns), n)
+	}
+	s := NewHTTPServer(tr, cfg, zerolog.Nop())
+	errc := make(chan error, n)
+	for _, ln := range lns {
+		go func() { errc <- s.Serve(context.Background(), ln) }()
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		for range n {
+			if err := <-errc; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		}
+	})
+	return s, lns[0].Addr().String()
+}
+
+// TestHTTPConnectionPerAnnounce speaks to the listeners serve opens in
+// every way a connection can go: answered inline on the accepting
+// goroutine, or handed to a goroutine of its own part-way.
+func TestHTTPConnectionPerAnnounce(t *testing.T) {
+	closeReq := strings.Replace(get(announceTarget("")), "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+	for _, listeners := range []int{1, 2} {
+		tr := newFakeTracker()
+		s, addr := startListenHTTP(t, tr, testConfig(), listeners)
+
+		// One connection per announce, answered and closed.
+		for i := range 20 {
+			c := dial(t, addr)
+			c.send(closeReq)
+			if r := c.read(); r.status != 200 || !r.close || !strings.Contains(string(r.body), "interval") {
+				t.Fatalf("%d listeners, announce %d: %d close=%v %q", listeners, i, r.status, r.close, r.body)
+			}
+			c.expectClosed()
+		}
+		// Keep-alive: the first answer inline, the rest from the
+		// connection's own goroutine, pipelined ones included.
+		c := dial(t, addr)
+		c.send(get(announceTarget("")))
+		if r := c.read(); r.status != 200 || r.close {
+			t.Fatalf("first keep-alive request: %d close=%v", r.status, r.close)
+		}
+		c.send(get(announceTarget("")) + get("/scrape?info_hash="+escapeAll(ih[:])))
+		for _, want := range []string{"interval", "files"} {
+			if r := c.read(); r.status != 200 || !strings.Contains(string(r.body), want) {
+				t.Fatalf("pipelined request: %d %q, want %q", r.status, r.body, want)
+			}
+		}
+		// A head in two parts: the connection is handed over with what
+		// has arrived.
+		c = dial(t, addr)
+		req := closeReq
+		c.send(req[:20])
+		c.send(req[20:])
+		if r := c.read(); r.status != 200 {
+			t.Fatalf("head in two parts: %d", r.status)
+		}
+		// A bad head is refused inline as on any connection.
+		c = dial(t, addr)
+		c.send("GET /announce HTTP/9.9\r\n\r\n")
+		if r := c.read(); r.status != 400 {
+			t.Errorf("bad request line: %d", r.status)
+		}
+		c.expectClosed()
+		// Connections answered inline are released: the cap still admits
+		// new ones, and none is left.
+		s.mu.Lock()
+		left := len(s.conns)
+		s.mu.Unlock()
+		if left > 2 { // the keep-alive and two-part connections may still be open
+			t.Errorf("%d connections still tracked", left)
+		}
+		var calls int
+		tr.set(func(f *fakeTracker) { calls = f.calls })
+		if calls != 23 {
+			t.Errorf("%d announces reached the tracker, want 23", calls)
+		}
+	}
+}
+
+// TestHTTPConnectionPerAnnounceCap checks that a connection answered
+// inline counts against MaxConns while it is served and is released after.
+func TestHTTPConnectionPerAnnounceCap(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConns = 1
+	_, addr := startListenHTTP(t, newFakeTracker(), cfg, 1)
+	first := dial(t, addr)
+	first.send(get(announceTarget("")))
+	first.read() // kept alive: it holds the one slot
+	second := dial(t, addr)
+	second.send(get(announceTarget("")))
+	second.expectClosed()
+	first.nc.Close()
+	// Once the first is gone, a new connection is served again. Its
+	// slot is freed by the server's goroutine after first's close, so
+	// try until it is.
+	for i := 0; ; i++ {
+		c := dial(t, addr)
+		c.send(get(announceTarget("")))
+		b := make([]byte, 12)
+		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _ := c.br.Read(b)
+		if n > 0 && strings.HasPrefix(string(b[:n]), "HTTP/1.1 200") {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("the slot of a closed connection was never freed")
+		}
+	}
+}
+
+// rawDial connects to addr with a blocking socket made through system
+// calls alone, so that a test can count the server's allocations.
+func rawDial(t testing.TB, sa *unix.SockaddrInet4) int {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Connect(fd, sa); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	return fd
+}
+
+func sockaddr(t testing.TB, addr string) *unix.SockaddrInet4 {
+	ap := netip.MustParseAddrPort(addr)
+	return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+}
+
+// oneShot sends req on a new connection and reads the answer to its end.
+func oneShot(t testing.TB, sa *unix.SockaddrInet4, req, buf []byte) int {
+	fd := rawDial(t, sa)
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, req); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for {
+		n, err := unix.Read(fd, buf[got:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return got
+		}
+		got += n
+	}
+}
+
+// TestHTTPConnectionPerAnnounceAllocs checks that answering an announce
+// on a connection of its own allocates nothing in the server: no
+// net.Conn, no goroutine.
+func TestHTTPConnectionPerAnnounceAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts over TCP, with the pool intact")
+	}
+	tr := newFakeTracker()
+	tr.peers4 = fiftyPeers().Peers4
+	_, addr := startListenHTTP(t, tr, testConfig(), 1)
+	sa := sockaddr(t, addr)
+	req := []byte(strings.Replace(get(announceTarget("")), "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1))
+	buf := make([]byte, 8192)
+	oneShot(t, sa, req, buf) // warm up: the pooled conn is built
+	if got := testing.AllocsPerRun(300, func() {
+		if n := oneShot(t, sa, req, buf); n < 20 || string(buf[:12]) != "HTTP/1.1 200" {
+			t.Fatalf("answer %q", buf[:n])
+		}
+	}); got != 0 {
+		t.Errorf("an announce on a new connection allocates %v times, want 0", got)
+	}
+}
+
+// BenchmarkHTTPAnnounceNewConnection is an announce on a connection of
+// its own, as clients on the internet send them: connect, request,
+// answer, close (the client's side counted too).
+func BenchmarkHTTPAnnounceNewConnection(b *testing.B) {
+	tr := newFakeTracker()
+	tr.peers4 = fiftyPeers().Peers4
+	_, addr := startListenHTTP(b, tr, HTTPConfig{}, 1)
+	sa := sockaddr(b, addr)
+	req := []byte(strings.Replace(get(announceTarget("")), "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1))
+	buf := make([]byte, 8192)
+	b.ReportAllocs()
+	for b.Loop() {
+		oneShot(b, sa, req, buf)
+	}
+}
