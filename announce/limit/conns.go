@@ -17,8 +17,8 @@ const maxIdleSources = 1 << 14
 type Conns struct {
 	perSource int32
 
-	mu    sync.Mutex
-	held  map[Source]int32
+	mu   sync.Mutex
+	held map[Source]int32
 	idle int // entries of held at zero
 }
 
