@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,8 +159,9 @@ func startServerAddr(t testing.TB) string {
 // a failure saying when to retry, while another source is served, and it
 // is served again once the time has passed.
 func TestHTTPRateLimit(t *testing.T) {
-	now := time.Hour
-	rate := limit.NewRate(1, 2, func() time.Duration { return now })
+	var now atomic.Int64 // read by the server's connections
+	now.Store(int64(time.Hour))
+	rate := limit.NewRate(1, 2, func() time.Duration { return time.Duration(now.Load()) })
 	cfg := testConfig()
 	cfg.RateLimit = rate
 	tr := newFakeTracker()
@@ -195,7 +197,7 @@ func TestHTTPRateLimit(t *testing.T) {
 		t.Errorf("127.0.0.2 while 127.0.0.1 is limited: %#v", d)
 	}
 
-	now += time.Second // the server reads the clock only while answering
+	now.Add(int64(time.Second))
 	c.send(get(announceTarget("")))
 	if d := decodeDict(t, c.read().body); d["failure reason"] != nil {
 		t.Errorf("a second later: %#v", d)

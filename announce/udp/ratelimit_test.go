@@ -3,6 +3,7 @@ package udp
 import (
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,8 +31,9 @@ func testRateLimit(t *testing.T, batched bool) {
 	st := openStore(t, store.Config{})
 	h := hashOf("rate limited torrent")
 	register(t, st, h)
-	now := time.Hour
-	rate := limit.NewRate(1, 2, func() time.Duration { return now })
+	var now atomic.Int64 // read by the server's reader
+	now.Store(int64(time.Hour))
+	rate := limit.NewRate(1, 2, func() time.Duration { return time.Duration(now.Load()) })
 	s := NewServer(st, Config{Key: testKey, RateLimit: rate}, zerolog.Nop())
 	s.noBatch = !batched
 	srv := startServer(t, s, listen(t, "udp4", "127.0.0.1:0"))
@@ -76,7 +78,7 @@ func testRateLimit(t *testing.T, batched bool) {
 	otherID := other.connect(srv)
 	parseAnnounce(t, announce(other, otherID, 4), 4, peer4Len)
 
-	now += time.Second // read by the server only while answering
+	now.Add(int64(time.Second))
 	parseAnnounce(t, announce(c, id, 5), 5, peer4Len)
 }
 
