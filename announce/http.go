@@ -294,7 +294,8 @@ func (s *HTTPServer) removeListener(ln net.Listener) {
 }
 
 // track registers a new connection, or returns nil when the server is
-// closing or at its connection cap.
+// closing, at its connection cap, or the connection's source holds its
+// share (admitSource).
 func (s *HTTPServer) track(nc net.Conn) *conn {
 	peer := s.peerOf(nc)
 	if !s.admitSource(&peer) {
