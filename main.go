@@ -28,6 +28,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"johnlocke/announce"
+	"johnlocke/announce/limit"
 	"johnlocke/announce/loadgen"
 	"johnlocke/announce/udp"
 	"johnlocke/migrate"
@@ -446,7 +447,11 @@ func serveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "min-interval", Usage: "min interval for every mode (default: the mode's own)"},
 		&cli.DurationFlag{Name: "flush-interval", Value: store.DefaultFlushInterval, Usage: "how often changed state is written to the database"},
 		&cli.IntFlag{Name: "gc-percent", Value: daemon.DefaultGCPercent, Usage: "let the heap grow this many percent past its live data before collecting (GOGC; default: GOGC when set, else 20); a negative value turns collection off"},
-		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "address or CIDR of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable)"},
+		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "address or CIDR of a reverse proxy whose --trusted-proxy-header is believed (repeatable)"},
+		&cli.StringFlag{Name: "trusted-proxy-header", Value: announce.DefaultTrustedProxyHeader, Usage: "the one header a trusted proxy reports the client's address in (X-Real-IP behind nginx's proxy_set_header X-Real-IP $remote_addr)"},
+		&cli.IntFlag{Name: "max-conns-per-ip", Value: announce.DefaultMaxConnsPerIP, Usage: "HTTP connections one IPv4 address or IPv6 /64 may hold at once (trusted proxies exempt)"},
+		&cli.IntFlag{Name: "rate-limit", Usage: "announces and scrapes per second per IPv4 address or IPv6 /64, HTTP and UDP together (0: no limit)"},
+		&cli.IntFlag{Name: "rate-burst", DefaultText: "60 × --rate-limit", Usage: "requests a source may make at once before --rate-limit paces it"},
 		&cli.BoolFlag{Name: "daemon", Usage: "detach and run in the background, writing --pidfile"},
 		&cli.StringFlag{Name: "pidfile", Value: daemon.DefaultPidFile, Usage: "where --daemon writes its pid (written without --daemon too when given)"},
 		&cli.StringFlag{Name: "log-file", Usage: "log to this file instead of stdout; SIGHUP reopens it"},
@@ -506,9 +511,13 @@ type serveConfig struct {
 	GCPercent        int
 	KeepGOGC         bool // $GOGC is set and --gc-percent is not: leave the collector alone
 	TrustedProxy     []netip.Prefix
-	Daemon           bool
-	PidFile          string // "" writes no pid file
-	LogFile          string // "" logs to stdout
+	// Wire holds the per-source bounds both listeners apply: connections
+	// per address, the one proxy header believed, and one rate limiter
+	// shared by HTTP and UDP.
+	Wire    wireLimitsConfig
+	Daemon  bool
+	PidFile string // "" writes no pid file
+	LogFile string // "" logs to stdout
 }
 
 // parseServeConfig turns serve's command line into a serveConfig. Every
@@ -613,6 +622,9 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 		cfg.TrustedProxy = append(cfg.TrustedProxy, prefix)
 	}
 	if cfg.MaxTorrentSize, err = torrentSize(c); err != nil {
+		return cfg, err
+	}
+	if cfg.Wire, err = wireLimits(c); err != nil {
 		return cfg, err
 	}
 	if cfg.Dir != "" {
@@ -838,15 +850,18 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 	)
 	if len(lns) > 0 {
 		httpSrv = announce.NewHTTPServer(st, announce.HTTPConfig{
-			MaxPeers:       cfg.MaxPeers,
-			TrustedProxies: cfg.TrustedProxy,
+			MaxPeers:           cfg.MaxPeers,
+			TrustedProxies:     cfg.TrustedProxy,
+			TrustedProxyHeader: cfg.Wire.proxyHeader,
+			MaxConnsPerIP:      cfg.Wire.connsPerIP,
+			RateLimit:          cfg.Wire.rate,
 		}, log)
 		for _, ln := range lns {
 			go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()
 		}
 	}
 	if len(conns) > 0 {
-		udpSrv = udp.NewServer(st, udp.Config{Key: key, MaxPeers: cfg.MaxPeers}, log)
+		udpSrv = udp.NewServer(st, udp.Config{Key: key, MaxPeers: cfg.MaxPeers, RateLimit: cfg.Wire.rate}, log)
 		for _, conn := range conns {
 			go func() { serveErr <- labelled("udp", udpSrv.Serve(ctx, conn)) }()
 		}
@@ -888,6 +903,44 @@ func labelled(listener string, err error) error {
 }
 
 // parsePrefix accepts an address or a CIDR prefix.
+// wireLimitsConfig is what serve's per-address flags set for the listeners.
+type wireLimitsConfig struct {
+	proxyHeader string
+	connsPerIP  int
+	rate        *limit.Rate // nil: no rate limit; shared by HTTP and UDP
+}
+
+// wireLimits checks serve's per-address flags, each a usage error when out
+// of its range.
+func wireLimits(c *cli.Context) (wireLimitsConfig, error) {
+	w := wireLimitsConfig{proxyHeader: c.String("trusted-proxy-header"), connsPerIP: c.Int("max-conns-per-ip")}
+	if !announce.ValidHeaderName(w.proxyHeader) {
+		return w, usageError("--trusted-proxy-header: %q is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", w.proxyHeader)
+	}
+	if maxShare := announce.DefaultMaxConns / 2; w.connsPerIP < 1 || w.connsPerIP > maxShare {
+		return w, usageError("--max-conns-per-ip: want 1 to %d (half the connection cap), got %d", maxShare, w.connsPerIP)
+	}
+	perSecond, burst := c.Int("rate-limit"), c.Int("rate-burst")
+	if perSecond < 0 || perSecond > limit.MaxPerSecond {
+		return w, usageError("--rate-limit: want 0 (no limit) to %d requests per second, got %d", limit.MaxPerSecond, perSecond)
+	}
+	if c.IsSet("rate-burst") {
+		if perSecond == 0 {
+			return w, usageError("--rate-burst needs --rate-limit")
+		}
+		if burst < 1 || burst > limit.MaxBurst {
+			return w, usageError("--rate-burst: want 1 to %d, got %d", limit.MaxBurst, burst)
+		}
+	}
+	if perSecond > 0 {
+		if !c.IsSet("rate-burst") {
+			burst = min(60*perSecond, limit.MaxBurst) // a minute's worth
+		}
+		w.rate = limit.NewRate(perSecond, burst, nil)
+	}
+	return w, nil
+}
+
 func parsePrefix(s string) (netip.Prefix, error) {
 	if p, err := netip.ParsePrefix(s); err == nil {
 		return p.Masked(), nil

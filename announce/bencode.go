@@ -3,6 +3,7 @@ package announce
 import (
 	"net/netip"
 	"strconv"
+	"time"
 
 	"johnlocke/store"
 )
@@ -89,6 +90,24 @@ func AppendFailure(dst []byte, reason string) []byte {
 	dst = append(dst, ':')
 	dst = append(dst, reason...)
 	return append(dst, 'e')
+}
+
+// AppendRateLimited appends the failure for a client over its request rate
+// that may try again after wait: a failure reason naming the seconds, and
+// BEP 31's "retry in" in whole minutes (at least one), which clients that
+// know it honour by backing off, so a client flooding the tracker is told
+// to go quiet for a while. It allocates nothing when dst has room.
+func AppendRateLimited(dst []byte, wait time.Duration) []byte {
+	secs := max(1, int64((wait+time.Second-1)/time.Second))
+	var rb [48]byte
+	reason := append(rb[:0], "rate limited; retry in "...)
+	reason = strconv.AppendInt(reason, secs, 10)
+	reason = append(reason, " s"...)
+	dst = append(dst, "d14:failure reason"...)
+	dst = appendString(dst, reason)
+	dst = append(dst, "8:retry ini"...)
+	dst = strconv.AppendInt(dst, (secs+59)/60, 10)
+	return append(dst, "ee"...)
 }
 
 // AppendScrapeStart opens a scrape answer (BEP 48): d5:filesd. Follow it

@@ -25,6 +25,9 @@ const (
 	ErrTooManyInfoHashes   store.Failure = "too many info_hash values in one scrape"
 	ErrFullScrape          store.Failure = "full scrape is not supported"
 	ErrBadForwardedAddr    store.Failure = "invalid forwarded client address"
-	ErrNoClientAddr        store.Failure = "cannot determine client address"
-	ErrInternal            store.Failure = "internal error"
+	// ErrUnusableForwardedAddr: a trusted proxy reported an unspecified,
+	// multicast or broadcast address.
+	ErrUnusableForwardedAddr store.Failure = "forwarded client address is not a unicast address"
+	ErrNoClientAddr          store.Failure = "cannot determine client address"
+	ErrInternal              store.Failure = "internal error"
 )

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"johnlocke/announce/limit"
 	"johnlocke/store"
 )
 
@@ -38,6 +40,14 @@ const (
 	DefaultMaxConns = 16384
 	// DefaultMaxPeers matches --maxpeers' default (SPEC: 50).
 	DefaultMaxPeers = 50
+	// DefaultMaxConnsPerIP is each source address's share of MaxConns. A
+	// client keeps at most a connection or two open to a tracker, so even
+	// an office of busy clients behind one NAT address stays well under
+	// it, while one address alone can take only a sliver of the cap.
+	DefaultMaxConnsPerIP = 64
+	// DefaultTrustedProxyHeader is the header a trusted proxy's client
+	// address is read from when HTTPConfig names none.
+	DefaultTrustedProxyHeader = "X-Forwarded-For"
 )
 
 // ReadBufferSize is each connection's read buffer and so the largest
@@ -59,9 +69,25 @@ type HTTPConfig struct {
 	// MaxConns caps concurrent connections; a connection accepted over the
 	// cap is closed at once.
 	MaxConns int
-	// TrustedProxies lists the proxies whose X-Forwarded-For and X-Real-IP
-	// headers are believed. From any other peer they are ignored.
+	// MaxConnsPerIP caps the connections one source (an IPv4 address or an
+	// IPv6 /64) may hold at once, so that one address cannot take every
+	// slot of MaxConns; past it a new connection is closed at once. It is
+	// held to at most half of MaxConns, so a second address always finds
+	// room while one is at its cap. Trusted proxies are exempt: they carry
+	// every client's connections.
+	MaxConnsPerIP int
+	// TrustedProxies lists the proxies whose TrustedProxyHeader is
+	// believed. From any other peer it is ignored.
 	TrustedProxies []netip.Prefix
+	// TrustedProxyHeader names the one header a trusted proxy reports the
+	// client's address in (DefaultTrustedProxyHeader when empty). It must
+	// be a valid header name (ValidHeaderName).
+	TrustedProxyHeader string
+	// RateLimit, when not nil, limits each client source's announces and
+	// scrapes; past it a request is answered with a failure saying when to
+	// retry. Give the UDP server the same one, so both protocols draw on
+	// one bucket per source.
+	RateLimit *limit.Rate
 	// MaxPeers sizes each connection's peer buffers (MaxPeers compact
 	// entries per family); the store enforces the cap itself.
 	MaxPeers int
@@ -83,6 +109,13 @@ func (c HTTPConfig) withDefaults() HTTPConfig {
 	if c.MaxPeers <= 0 {
 		c.MaxPeers = DefaultMaxPeers
 	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	c.MaxConnsPerIP = min(c.MaxConnsPerIP, max(c.MaxConns/2, 1))
+	if c.TrustedProxyHeader == "" {
+		c.TrustedProxyHeader = DefaultTrustedProxyHeader
+	}
 	return c
 }
 
@@ -99,6 +132,14 @@ type HTTPServer struct {
 	pool    sync.Pool // *conn, with their buffers
 
 	closing atomic.Bool
+
+	// perSource counts each source address's connections (limits.go).
+	perSource *limit.Conns
+	// fwdHeader is TrustedProxyHeader in lower case, for equalFold.
+	fwdHeader string
+	// warned* make a condition an operator should hear about logged once,
+	// not once per connection.
+	warnedNoFwd, warnedSourceCap atomic.Bool
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -118,6 +159,8 @@ func NewHTTPServer(t Tracker, cfg HTTPConfig, log zerolog.Logger) *HTTPServer {
 		conns:     make(map[*conn]struct{}),
 		drained:   make(chan struct{}),
 	}
+	s.perSource = limit.NewConns(s.cfg.MaxConnsPerIP)
+	s.fwdHeader = strings.ToLower(s.cfg.TrustedProxyHeader)
 	s.pool.New = func() any { return newConn(s) }
 	return s
 }
@@ -292,22 +335,28 @@ func (s *HTTPServer) removeListener(ln net.Listener) {
 }
 
 // track admits a new connection from the client at addr, or returns nil
-// when the server is closing or at its connection cap. nc is nil for a
-// connection answered on the raw socket (acceptRaw), which sets c.fd.
-// Every connection, however it is served, is admitted here and released
-// by untrack.
+// when the server is closing, at its connection cap, or the connection's
+// source holds its share (admitSource). nc is nil for a connection
+// answered on the raw socket (acceptRaw), which sets c.fd. Every
+// connection, however it is served, is admitted here and released by
+// untrack.
 func (s *HTTPServer) track(addr netip.Addr, nc net.Conn) *conn {
+	peer := s.peerOf(addr)
+	if !s.admitSource(&peer) {
+		return nil
+	}
 	s.mu.Lock()
 	if s.closing.Load() || len(s.conns) >= s.cfg.MaxConns {
 		full := !s.closing.Load()
 		s.mu.Unlock()
+		s.releaseSource(&peer)
 		if full {
 			s.log.Debug().Int("max_conns", s.cfg.MaxConns).Msg("http connection refused: at the connection cap")
 		}
 		return nil
 	}
 	c := s.pool.Get().(*conn)
-	c.start(addr, nc)
+	c.start(nc, peer)
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	return c
@@ -318,6 +367,7 @@ func (s *HTTPServer) untrack(c *conn) {
 	delete(s.conns, c)
 	s.checkDrained()
 	s.mu.Unlock()
+	s.releaseSource(&c.peer)
 }
 
 // Connection states, for closing idle connections on shutdown without
@@ -341,8 +391,7 @@ type conn struct {
 	// written.
 	pendingKeep bool
 	state       atomic.Int32
-	addr        netip.Addr // the socket peer, IPv4-mapped addresses unmapped
-	trusted     bool       // the socket peer is a trusted proxy
+	peer        peer // who is at the other end of the socket
 
 	rbuf    [ReadBufferSize]byte
 	r, w    int // unread bytes are rbuf[r:w]
@@ -366,21 +415,14 @@ func newConn(s *HTTPServer) *conn {
 	}
 }
 
-// start readies a pooled conn for a new client at addr.
-func (c *conn) start(addr netip.Addr, nc net.Conn) {
+// start readies a pooled conn for a new client.
+func (c *conn) start(nc net.Conn, p peer) {
 	c.nc = nc
 	c.fd = -1
 	c.pending, c.pendingKeep = nil, false
 	c.state.Store(stateActive)
 	c.r, c.w, c.scanned = 0, 0, 0
-	c.addr = addr
-	c.trusted = false
-	for _, p := range c.srv.cfg.TrustedProxies {
-		if c.addr.IsValid() && p.Contains(c.addr) {
-			c.trusted = true
-			break
-		}
-	}
+	c.peer = p
 }
 
 // socketAddr returns the address of nc's peer, an IPv4-mapped IPv6 address
@@ -552,14 +594,24 @@ type httpHead struct {
 	http10    bool
 	keepAlive bool
 	hasBody   bool
-	xff       []byte // the last X-Forwarded-For header
-	realIP    []byte // the last X-Real-IP header
+	hasFwd    bool   // the trusted proxy header is present
+	fwd       []byte // the value of its last instance
 }
 
-// parseHead parses a request head. It returns 0 or the status of the error
+// parseHead parses a request head, keeping the last instance of the header
+// named fwdName (in lower case). It returns 0 or the status of the error
 // answer (400) for a malformed one.
-func parseHead(b []byte, h *httpHead) int {
+//
+// Framing is checked strictly, as a request smuggled past a proxy starts
+// with a header the proxy and this server read differently: a field name
+// must be a token with the colon right after it (RFC 9112 section 5.1), so
+// "Content-Length : 5" is refused rather than ignored; a CR must end its
+// line (section 2.2); and no line may hold a NUL.
+func parseHead(b []byte, h *httpHead, fwdName string) int {
 	line, rest := nextLine(b)
+	if badLine(line) {
+		return 400
+	}
 	sp := bytes.IndexByte(line, ' ')
 	if sp <= 0 {
 		return 400
@@ -587,10 +639,16 @@ func parseHead(b []byte, h *httpHead) int {
 			return 400 // obsolete line folding
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
+		if colon <= 0 || badLine(line) {
 			return 400
 		}
 		name, val := line[:colon], trimSpace(line[colon+1:])
+		if !isToken(name) {
+			return 400
+		}
+		if len(name) == len(fwdName) && equalFold(name, fwdName) {
+			h.fwd, h.hasFwd = val, true
+		}
 		switch len(name) {
 		case len("connection"):
 			if equalFold(name, "connection") {
@@ -609,14 +667,6 @@ func parseHead(b []byte, h *httpHead) int {
 		case len("transfer-encoding"):
 			if equalFold(name, "transfer-encoding") {
 				h.hasBody = true
-			}
-		case len("x-forwarded-for"):
-			if equalFold(name, "x-forwarded-for") {
-				h.xff = val
-			}
-		case len("x-real-ip"):
-			if equalFold(name, "x-real-ip") {
-				h.realIP = val
 			}
 		}
 	}
@@ -647,7 +697,7 @@ func applyConnection(h *httpHead, val []byte) {
 func (c *conn) handle(head []byte) bool {
 	s := c.srv
 	var h httpHead
-	if st := parseHead(head, &h); st != 0 {
+	if st := parseHead(head, &h, s.fwdHeader); st != 0 {
 		c.sendText(st, false, false)
 		return false
 	}
@@ -677,12 +727,15 @@ func (c *conn) handle(head []byte) bool {
 		buf = c.announce(buf, query, &h)
 		s.log.Debug().Hex("info_hash", c.req.InfoHash[:]).Uint8("event", uint8(c.req.Event)).Msg("http announce")
 	case "scrape", "scrape.php":
-		buf = c.scrape(buf, query)
+		buf = c.scrape(buf, query, &h)
 		s.log.Debug().Msg("http scrape")
 	default:
+		// Closed after the answer: a client has no business asking
+		// anything else, and a keep-alive connection re-asking for "/"
+		// would otherwise hold its slot for ever at no cost.
 		s.log.Debug().Msg("http request for an unknown path")
-		keep := h.keepAlive && !s.closing.Load()
-		return c.sendText(404, keep, h.http10) && keep
+		c.sendText(404, false, h.http10)
+		return false
 	}
 	c.wbuf = buf[:0] // keep a buffer that had to grow
 	// Decided after the handler ran: a request that was in progress when
@@ -714,19 +767,16 @@ func originPath(t []byte) []byte {
 // announce handles an announce query and appends the answer to buf.
 func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
 	s := c.srv
+	addr, f := c.clientAddr(h)
+	if f != "" {
+		return AppendFailure(buf, string(f))
+	}
+	if out, over := c.overRate(buf, addr); over {
+		return out
+	}
 	opts, err := ParseAnnounceQuery(query, &c.req)
 	if err != nil {
 		return c.appendError(buf, err)
-	}
-	addr := c.addr
-	if c.trusted {
-		var ok bool
-		if addr, ok = forwardedAddr(h, c.addr); !ok {
-			return AppendFailure(buf, string(ErrBadForwardedAddr))
-		}
-	}
-	if !addr.IsValid() {
-		return AppendFailure(buf, string(ErrNoClientAddr))
 	}
 	if addr.Is4() {
 		a := addr.As4()
@@ -745,7 +795,14 @@ func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
 
 // scrape handles a scrape query and appends the answer to buf; unknown
 // infohashes are left out.
-func (c *conn) scrape(buf, query []byte) []byte {
+func (c *conn) scrape(buf, query []byte, h *httpHead) []byte {
+	addr, f := c.clientAddr(h)
+	if f != "" {
+		return AppendFailure(buf, string(f))
+	}
+	if out, over := c.overRate(buf, addr); over {
+		return out
+	}
 	n, err := ParseScrapeQuery(query, &c.hashes)
 	if err != nil {
 		return c.appendError(buf, err)
@@ -771,23 +828,6 @@ func (c *conn) appendError(buf []byte, err error) []byte {
 	}
 	c.srv.log.Error().Err(err).Hex("info_hash", c.req.InfoHash[:]).Msg("announce failed")
 	return AppendFailure(buf, string(ErrInternal))
-}
-
-// forwardedAddr returns the client address a trusted proxy reports: the
-// last X-Forwarded-For entry, else X-Real-IP, else the socket's address
-// (a proxy that sends neither). ok is false for an unparsable header.
-func forwardedAddr(h *httpHead, sock netip.Addr) (netip.Addr, bool) {
-	v := h.xff
-	if v != nil {
-		if i := bytes.LastIndexByte(v, ','); i >= 0 {
-			v = v[i+1:]
-		}
-	} else if h.realIP != nil {
-		v = h.realIP
-	} else {
-		return sock, true
-	}
-	return parseHostAddr(trimSpace(v))
 }
 
 // parseHostAddr parses an address as proxies write it: 192.0.2.1,

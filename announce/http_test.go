@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"johnlocke/announce/limit"
 	"johnlocke/store"
 )
 
@@ -297,10 +298,11 @@ func TestHTTPRoutes(t *testing.T) {
 		if r.status != tt.status {
 			t.Errorf("GET %.40s: status %d, want %d", tt.target, r.status, tt.status)
 		}
-		if tt.status == 404 && (r.close || string(r.body) != "not found\n") {
-			t.Errorf("404 should keep the connection and say so: %q close=%v", r.body, r.close)
+		if tt.status == 404 && (!r.close || string(r.body) != "not found\n") {
+			t.Errorf("404 should say so and close the connection: %q close=%v", r.body, r.close)
 		}
-		if tt.status == 400 {
+		if tt.status != 200 {
+			c.expectClosed()
 			c = dial(t, addr)
 		}
 	}
@@ -470,39 +472,62 @@ func TestHTTPIdleTimeout(t *testing.T) {
 func TestHTTPClientAddress(t *testing.T) {
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	elsewhere := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	chain := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
 	tests := []struct {
 		name    string
 		trusted []netip.Prefix
+		header  string // HTTPConfig.TrustedProxyHeader
 		headers string
-		want    string // the address the tracker sees; "" for a failure
+		want    string // the address the tracker sees
+		fail    store.Failure
 	}{
-		{"no proxy", nil, "", "127.0.0.1"},
-		{"untrusted XFF", elsewhere, "X-Forwarded-For: 203.0.113.7\r\n", "127.0.0.1"},
-		{"untrusted X-Real-IP", nil, "X-Real-IP: 203.0.113.7\r\n", "127.0.0.1"},
-		{"trusted XFF last entry", loopback, "X-Forwarded-For: 198.51.100.1, 203.0.113.7\r\n", "203.0.113.7"},
-		{"trusted XFF two headers", loopback, "X-Forwarded-For: 198.51.100.1\r\nx-forwarded-for: 203.0.113.8:4444\r\n", "203.0.113.8"},
-		{"trusted XFF IPv6", loopback, "X-Forwarded-For: [2001:db8::9]:80\r\n", "2001:db8::9"},
-		{"trusted XFF mapped", loopback, "X-Forwarded-For: ::ffff:203.0.113.9\r\n", "203.0.113.9"},
-		{"trusted X-Real-IP", loopback, "X-Real-IP: 2001:db8::10\r\n", "2001:db8::10"},
-		{"trusted XFF wins over X-Real-IP", loopback, "X-Real-IP: 198.51.100.1\r\nX-Forwarded-For: 203.0.113.7\r\n", "203.0.113.7"},
-		{"trusted without header", loopback, "", "127.0.0.1"},
-		{"trusted garbage", loopback, "X-Forwarded-For: unknown\r\n", ""},
-		{"trusted zone", loopback, "X-Forwarded-For: fe80::1%eth0\r\n", ""},
+		{name: "no proxy", headers: "", want: "127.0.0.1"},
+		{name: "untrusted XFF", trusted: elsewhere, headers: "X-Forwarded-For: 203.0.113.7\r\n", want: "127.0.0.1"},
+		{name: "untrusted X-Real-IP", headers: "X-Real-IP: 203.0.113.7\r\n", want: "127.0.0.1"},
+		{name: "trusted XFF last entry", trusted: loopback, headers: "X-Forwarded-For: 198.51.100.1, 203.0.113.7\r\n", want: "203.0.113.7"},
+		{name: "trusted XFF two headers", trusted: loopback, headers: "X-Forwarded-For: 198.51.100.1\r\nx-forwarded-for: 203.0.113.8:4444\r\n", want: "203.0.113.8"},
+		{name: "trusted XFF IPv6", trusted: loopback, headers: "X-Forwarded-For: [2001:db8::9]:80\r\n", want: "2001:db8::9"},
+		{name: "trusted XFF mapped", trusted: loopback, headers: "X-Forwarded-For: ::ffff:203.0.113.9\r\n", want: "203.0.113.9"},
+		{name: "trusted without header", trusted: loopback, headers: "", want: "127.0.0.1"},
+		{name: "trusted garbage", trusted: loopback, headers: "X-Forwarded-For: unknown\r\n", fail: ErrBadForwardedAddr},
+		{name: "trusted empty", trusted: loopback, headers: "X-Forwarded-For:\r\n", fail: ErrBadForwardedAddr},
+		{name: "trusted zone", trusted: loopback, headers: "X-Forwarded-For: fe80::1%eth0\r\n", fail: ErrBadForwardedAddr},
+		// Only the named header is read: behind nginx's
+		// "proxy_set_header X-Real-IP $remote_addr", a client's own
+		// X-Forwarded-For decides nothing.
+		{name: "X-Real-IP named, client sends XFF", trusted: loopback, header: "X-Real-IP", headers: "X-Real-IP: 198.51.100.4\r\nX-Forwarded-For: 6.6.6.6\r\n", want: "198.51.100.4"},
+		{name: "X-Real-IP named, XFF only", trusted: loopback, header: "X-Real-IP", headers: "X-Forwarded-For: 6.6.6.6\r\n", want: "127.0.0.1"},
+		{name: "XFF named, X-Real-IP ignored", trusted: loopback, headers: "X-Real-IP: 6.6.6.6\r\n", want: "127.0.0.1"},
+		{name: "trusted X-Real-IP IPv6", trusted: loopback, header: "x-real-ip", headers: "X-Real-IP: 2001:db8::10\r\n", want: "2001:db8::10"},
+		// The rightmost entry that is not a trusted proxy is the client;
+		// what is left of it was written by the client.
+		{name: "chain of trusted proxies", trusted: chain, headers: "X-Forwarded-For: 6.6.6.6, 198.51.100.5, 10.1.2.3\r\n", want: "198.51.100.5"},
+		{name: "client garbage left of the client", trusted: chain, headers: "X-Forwarded-For: nonsense, 198.51.100.5, 10.1.2.3\r\n", want: "198.51.100.5"},
+		{name: "every entry trusted", trusted: chain, headers: "X-Forwarded-For: 10.9.9.9, 10.1.2.3\r\n", want: "10.9.9.9"},
+		{name: "unspecified", trusted: loopback, headers: "X-Forwarded-For: 0.0.0.0\r\n", fail: ErrUnusableForwardedAddr},
+		{name: "unspecified IPv6", trusted: loopback, headers: "X-Forwarded-For: ::\r\n", fail: ErrUnusableForwardedAddr},
+		{name: "multicast", trusted: loopback, headers: "X-Forwarded-For: 224.0.0.1\r\n", fail: ErrUnusableForwardedAddr},
+		{name: "multicast IPv6", trusted: loopback, headers: "X-Forwarded-For: ff02::1\r\n", fail: ErrUnusableForwardedAddr},
+		{name: "broadcast", trusted: loopback, headers: "X-Forwarded-For: 255.255.255.255\r\n", fail: ErrUnusableForwardedAddr},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := newFakeTracker()
 			cfg := testConfig()
 			cfg.TrustedProxies = tt.trusted
+			cfg.TrustedProxyHeader = tt.header
 			_, addr := startServer(t, tr, cfg)
 			c := dial(t, addr)
 			c.send("GET /announce?" + base + " HTTP/1.1\r\nHost: x\r\n" + tt.headers + "\r\n")
 			d := decodeDict(t, c.read().body)
-			if tt.want == "" {
-				if d["failure reason"] != string(ErrBadForwardedAddr) {
-					t.Errorf("got %#v, want a failure", d)
+			if tt.fail != "" {
+				if d["failure reason"] != string(tt.fail) {
+					t.Errorf("got %#v, want the failure %q", d, tt.fail)
 				}
 				return
+			}
+			if d["failure reason"] != nil {
+				t.Fatalf("got %#v", d)
 			}
 			req := tr.lastRequest()
 			want := netip.MustParseAddr(tt.want)
@@ -792,13 +817,15 @@ func TestHTTPKeepAliveAllocs(t *testing.T) {
 		err     error
 		target  string // "" for the recorded qBittorrent announce
 		header  string
+		rate    *limit.Rate
 	}{
 		{name: "announce"},
 		{name: "announce via trusted proxy", trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, header: "X-Forwarded-For: 198.51.100.1, 2001:db8::5\r\n"},
 		{name: "store failure", err: store.ErrUnregistered},
 		{name: "bad query", target: "/announce?info_hash=%zz"},
 		{name: "scrape", target: "/scrape?info_hash=" + escapeAll(scrapeHash[:]) + "&info_hash=" + escapeAll(ih[:])},
-		{name: "not found", target: "/robots.txt"},
+		{name: "announce under a rate limit", rate: limit.NewRate(limit.MaxPerSecond, limit.MaxBurst, nil)},
+		{name: "rate limited", rate: limit.NewRate(1, 1, func() time.Duration { return time.Hour })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -807,6 +834,7 @@ func TestHTTPKeepAliveAllocs(t *testing.T) {
 			tr.known[scrapeHash] = store.ScrapeCounts{Complete: 1}
 			cfg := testConfig()
 			cfg.TrustedProxies = tt.trusted
+			cfg.RateLimit = tt.rate
 			_, addr := startServer(t, tr, cfg)
 			c := newRawClient(t, addr)
 			c.req = bytes.Replace(c.req, []byte("close, "), nil, 1)
@@ -846,6 +874,7 @@ func FuzzHTTPHead(f *testing.F) {
 	f.Add([]byte(get(announceTarget(""))))
 	f.Add([]byte("GET / HTTP/1.0\nConnection: keep-alive\n\n"))
 	f.Add([]byte("GET /x HTTP/1.1\r\nX-Forwarded-For: [::1]:80, 1.2.3.4\r\nContent-Length: 0\r\n\r\n"))
+	s := NewHTTPServer(newFakeTracker(), HTTPConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, zerolog.Nop())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var scanned int
 		end := headEnd(b, &scanned)
@@ -853,8 +882,8 @@ func FuzzHTTPHead(f *testing.F) {
 			return
 		}
 		var h httpHead
-		if parseHead(b[:end], &h) == 0 {
-			forwardedAddr(&h, netip.IPv4Unspecified())
+		if parseHead(b[:end], &h, "x-forwarded-for") == 0 && h.hasFwd {
+			s.forwardedAddr(h.fwd)
 		}
 	})
 }

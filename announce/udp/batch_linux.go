@@ -215,6 +215,7 @@ func (b *batchConn) doWrite(fd uintptr) bool {
 // answerAll works out the answers to the n datagrams of the last read and
 // queues them for the next write, reading the clock's epoch once for all.
 func (b *batchConn) answerAll(h *handler, n int, epoch uint64) {
+	h.readRateClock()
 	for i := range n {
 		h.out = b.replyBuf(i)
 		if reply := h.answer(b.packet(i), b.client(i), epoch); len(reply) > 0 {

@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"strconv"
+	"time"
 
+	"johnlocke/announce/limit"
 	"johnlocke/store"
 )
 
@@ -107,6 +110,9 @@ type handler struct {
 	// url holds the last announce's BEP 41 URL data. Nothing reads it yet
 	// (a passkey or token would): it is parsed to validate the options.
 	url []byte
+	// rateNow is the rate limiter's clock, read once per packet or batch
+	// (readRateClock) when there is a limiter.
+	rateNow time.Duration
 }
 
 func (s *Server) newHandler() *handler {
@@ -126,6 +132,7 @@ func (s *Server) newHandler() *handler {
 // is recovered and logged, and the packet goes unanswered: one bad packet
 // must not take a socket's reader down.
 func (h *handler) handlePacket(pkt []byte, client netip.AddrPort) []byte {
+	h.readRateClock()
 	return h.answer(pkt, client, epochOf(h.srv.now()))
 }
 
@@ -160,7 +167,12 @@ func (h *handler) answer(pkt []byte, client netip.AddrPort, epoch uint64) (reply
 //   - with a valid id, the client has shown it receives at its address, so
 //     it gets a full answer or an error packet. Error packets are still
 //     capped at the request's length (silence past it): a truncated request
-//     is not a client that needs the text.
+//     is not a client that needs the text;
+//   - an announce or scrape with a valid id from a source over its rate
+//     (Config.RateLimit): an error packet saying when to retry, capped the
+//     same way. Only requests with a valid id are counted, so a spoofer
+//     cannot use up another address's rate; connects are not counted, as
+//     their answer is no larger than the request and costs next to nothing.
 func (h *handler) handleAt(pkt []byte, client netip.AddrPort, epoch uint64) []byte {
 	if len(pkt) < headerLen {
 		return nil
@@ -183,6 +195,11 @@ func (h *handler) handleAt(pkt []byte, client netip.AddrPort, epoch uint64) []by
 			return nil
 		}
 		return h.fail(tx, ErrBadConnectionID, len(pkt))
+	}
+	if (action == actionAnnounce || action == actionScrape) && h.srv.cfg.RateLimit != nil {
+		if ok, wait := h.srv.cfg.RateLimit.Allow(limit.SourceOf(client.Addr()), h.rateNow); !ok {
+			return h.failRetry(tx, wait, len(pkt))
+		}
 	}
 	switch action {
 	case actionAnnounce:
@@ -300,6 +317,30 @@ func (h *handler) fail(tx uint32, f store.Failure, limit int) []byte {
 	out := be.AppendUint32(h.out[:0], actionError)
 	out = be.AppendUint32(out, tx)
 	return append(out, string(f)...)
+}
+
+// failRetry returns the error packet for a client over its rate that may
+// try again after wait ("rate limited; retry in N s"), or nil when that
+// packet would be longer than maxLen (the request's length).
+func (h *handler) failRetry(tx uint32, wait time.Duration, maxLen int) []byte {
+	be := binary.BigEndian
+	out := be.AppendUint32(h.out[:0], actionError)
+	out = be.AppendUint32(out, tx)
+	out = append(out, "rate limited; retry in "...)
+	out = strconv.AppendInt(out, max(1, int64((wait+time.Second-1)/time.Second)), 10)
+	out = append(out, " s"...)
+	if len(out) > maxLen {
+		return nil
+	}
+	return out
+}
+
+// readRateClock reads the rate limiter's clock for the packets answered
+// next; without a limiter it reads nothing.
+func (h *handler) readRateClock() {
+	if r := h.srv.cfg.RateLimit; r != nil {
+		h.rateNow = r.Now()
+	}
 }
 
 // failure returns what the client is told for a tracker error: its own

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"johnlocke/announce/limit"
 	"johnlocke/store"
 )
 
@@ -47,6 +48,10 @@ type Config struct {
 	// Now is the clock connection ids are made and checked with; nil
 	// means time.Now. Tests inject their own.
 	Now func() time.Time
+	// RateLimit, when not nil, limits each client source's announces and
+	// scrapes (connects are not counted: see handleAt). Give the HTTP
+	// server the same one, so both protocols draw on one bucket per source.
+	RateLimit *limit.Rate
 }
 
 // Server answers UDP tracker requests on the sockets given to Serve.
