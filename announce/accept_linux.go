@@ -162,21 +162,23 @@ const (
 // serveAccepted serves a connection acceptRaw took: its first request
 // inline when it has arrived whole, the rest on a goroutine of its own.
 func (s *HTTPServer) serveAccepted(fd int, addr netip.Addr) {
-	c := s.track(addr, nil)
+	c := s.track(addr, nil, fd)
 	if c == nil {
 		closeRaw(fd)
 		return
 	}
-	c.fd = fd
+	// untrack before the close: once closed, the fd's number may be
+	// reused at once, and Shutdown must never shut down a socket by a
+	// number that is no longer c's.
 	switch c.serveInline() {
 	case inlineClose:
-		closeRaw(fd)
 		s.untrack(c)
+		closeRaw(fd)
 		c.fd = -1
 		s.pool.Put(c)
 	case inlineBroken:
-		closeRaw(fd)
 		s.untrack(c)
+		closeRaw(fd)
 	case inlineFresh:
 		s.handOff(c, true)
 	case inlineCarryOn:
@@ -231,17 +233,18 @@ func (c *conn) serveInline() (res inlineResult) {
 func (s *HTTPServer) handOff(c *conn, fresh bool) {
 	f := os.NewFile(uintptr(c.fd), "http")
 	nc, err := net.FileConn(f) // a duplicate of the socket, in the poller
+	// Shutdown reads c.nc and c.fd under s.mu; the raw fd must be c's no
+	// longer before it is closed (see serveAccepted).
+	s.mu.Lock()
+	c.fd, c.nc = -1, nc
+	s.mu.Unlock()
 	f.Close()
-	c.fd = -1
 	if err != nil {
 		s.log.Debug().Err(err).Msg("http connection could not be handed to a goroutine; closed it")
 		s.untrack(c)
 		s.pool.Put(c)
 		return
 	}
-	s.mu.Lock() // Shutdown reads c.nc under s.mu
-	c.nc = nc
-	s.mu.Unlock()
 	go s.serveConn(c, fresh)
 }
 
@@ -285,4 +288,11 @@ func readRaw(fd int, b []byte) (int, syscall.Errno) {
 // tick; RawSyscall keeps the P meanwhile, as for reads and writes.
 func closeRaw(fd int) {
 	syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
+// shutdownRaw ends both directions of a raw socket another goroutine is
+// answering on, without closing it (its owner closes it): Shutdown's way
+// to cut off a connection stuck in an answer past its deadline.
+func shutdownRaw(fd int) {
+	syscall.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_RDWR, 0)
 }

@@ -218,7 +218,7 @@ func (s *HTTPServer) acceptConns(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		c := s.track(socketAddr(nc), nc)
+		c := s.track(socketAddr(nc), nc, -1)
 		if c == nil {
 			nc.Close()
 			continue
@@ -279,10 +279,13 @@ func (s *HTTPServer) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			// A connection without nc is being answered on an
-			// accepting goroutine, which never waits for its client.
+			// A connection without nc is being answered on its raw
+			// socket by an accepting goroutine, which never waits for
+			// its client but may be stuck in an answer.
 			if c.nc != nil {
 				c.nc.Close()
+			} else if c.fd >= 0 {
+				shutdownRaw(c.fd)
 			}
 		}
 		s.mu.Unlock()
@@ -337,10 +340,10 @@ func (s *HTTPServer) removeListener(ln net.Listener) {
 // track admits a new connection from the client at addr, or returns nil
 // when the server is closing, at its connection cap, or the connection's
 // source holds its share (admitSource). nc is nil for a connection
-// answered on the raw socket (acceptRaw), which sets c.fd. Every
+// answered on its raw socket fd (acceptRaw); fd is -1 otherwise. Every
 // connection, however it is served, is admitted here and released by
 // untrack.
-func (s *HTTPServer) track(addr netip.Addr, nc net.Conn) *conn {
+func (s *HTTPServer) track(addr netip.Addr, nc net.Conn, fd int) *conn {
 	peer := s.peerOf(addr)
 	if !s.admitSource(&peer) {
 		return nil
@@ -356,7 +359,7 @@ func (s *HTTPServer) track(addr netip.Addr, nc net.Conn) *conn {
 		return nil
 	}
 	c := s.pool.Get().(*conn)
-	c.start(nc, peer)
+	c.start(nc, fd, peer)
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	return c
@@ -416,9 +419,9 @@ func newConn(s *HTTPServer) *conn {
 }
 
 // start readies a pooled conn for a new client.
-func (c *conn) start(nc net.Conn, p peer) {
+func (c *conn) start(nc net.Conn, fd int, p peer) {
 	c.nc = nc
-	c.fd = -1
+	c.fd = fd
 	c.pending, c.pendingKeep = nil, false
 	c.state.Store(stateActive)
 	c.r, c.w, c.scanned = 0, 0, 0
