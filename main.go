@@ -472,6 +472,18 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 	if err != nil {
 		return dbError(err)
 	}
+	serving := false
+	if st.DB().Created() {
+		log.Info().Str("db", globalString(c, "db")).Msg("created new database")
+		// Runs after the store closes: a serve that never got to serve
+		// (a listener that would not open, say) leaves no new, empty
+		// database behind for a typo in --db to hide in.
+		defer func() {
+			if !serving {
+				_ = os.Remove(globalString(c, "db"))
+			}
+		}()
+	}
 	storeDone := make(chan error, 1)
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	go func() { storeDone <- st.Run(storeCtx) }()
@@ -586,6 +598,7 @@ func serve(c *cli.Context, stdout io.Writer) (err error) {
 		Int64("torrents", torrents).Int64("peers", peers).Str("admin", sock).Int("pid", os.Getpid()).
 		Msg("johnlocke is serving")
 	lc.Serving(httpBound, udpBound)
+	serving = true
 
 	select {
 	case err := <-serveErr:
@@ -659,9 +672,13 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 		}
 	}
 	if len(ts) > 0 {
-		reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), false)
+		db := globalString(c, "db")
+		reg, err := admin.OpenRegistry(db, globalString(c, "admin"), store.OpenOptions{Create: true})
 		if err != nil {
 			return err
+		}
+		if reg.Info().Created {
+			fmt.Fprintf(stdout, "created new database %s\n", db)
 		}
 		results, err := reg.Register(ts)
 		if cerr := reg.Close(); err == nil {
@@ -702,7 +719,7 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 			return usageError("%v", err)
 		}
 	}
-	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), true)
+	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), store.OpenOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -745,7 +762,7 @@ func purgeCmd(c *cli.Context, stdout io.Writer) error {
 		}
 		o.OlderThan = age
 	}
-	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), o.DryRun)
+	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), store.OpenOptions{ReadOnly: o.DryRun})
 	if err != nil {
 		return err
 	}
@@ -781,7 +798,9 @@ func migrateCmd(c *cli.Context, stdout io.Writer) error {
 		return dbError(fmt.Errorf("%w: %s is served by johnlocke pid %d (admin socket %s), which brought it to schema %d when it started; stop it before running migrate",
 			migrate.ErrLocked, path, st.PID, sock, st.Schema))
 	}
-	db, err := migrate.Open(path, dry, store.DefaultOpenTimeout)
+	// Only serve and import create a database: migrate on a missing file
+	// is a typo in --db.
+	db, _, err := migrate.OpenWith(path, migrate.Options{ReadOnly: dry, Timeout: store.DefaultOpenTimeout})
 	if err != nil && !(dry && errors.Is(err, migrate.ErrNeedsMigration)) {
 		return dbError(err)
 	}

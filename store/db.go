@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -18,29 +19,48 @@ const DefaultOpenTimeout = time.Second
 // DB is the registry on disk: the operations the subcommands need when no
 // server holds the file (and that a running Store performs for them).
 type DB struct {
-	bolt *bbolt.DB
-	path string
+	bolt    *bbolt.DB
+	path    string
+	created bool
 }
 
-// OpenDB opens the database at path. Read-write, a missing file is created
-// and any pending schema steps are applied; read-only, the file must exist
-// and be current.
-func OpenDB(path string, readOnly bool) (*DB, error) {
-	b, err := migrate.Open(path, readOnly, DefaultOpenTimeout)
+// OpenOptions says how OpenDB opens the database.
+type OpenOptions struct {
+	// ReadOnly opens it without the write lock; the file must then be
+	// current.
+	ReadOnly bool
+	// Create makes a new database when the file is missing. Only serve and
+	// import create one: for every other subcommand a missing file is a
+	// typo in --db and fails with migrate.ErrNoDatabase.
+	Create bool
+}
+
+// OpenDB opens the database at path. Read-write, any pending schema steps
+// are applied; read-only, the file must be current. A missing file is
+// created only with o.Create (and removed again when it cannot be
+// initialised).
+func OpenDB(path string, o OpenOptions) (*DB, error) {
+	b, created, err := migrate.OpenWith(path, migrate.Options{ReadOnly: o.ReadOnly, Create: o.Create, Timeout: DefaultOpenTimeout})
 	if err != nil {
 		return nil, err
 	}
-	if readOnly {
+	if o.ReadOnly {
 		err = migrate.Check(b)
 	} else {
 		_, err = migrate.Up(b)
 	}
 	if err != nil {
 		_ = b.Close()
+		if created {
+			_ = os.Remove(path)
+		}
 		return nil, err
 	}
-	return &DB{bolt: b, path: path}, nil
+	return &DB{bolt: b, path: path, created: created}, nil
 }
+
+// Created reports whether OpenDB made a new file.
+func (d *DB) Created() bool { return d.created }
 
 // Close closes the file.
 func (d *DB) Close() error { return d.bolt.Close() }
@@ -336,4 +356,40 @@ func keepLive(recs []byte, stride int, savedTick, now uint32, timeout time.Durat
 		kept[len(kept)-2] = stamp
 	}
 	return kept, expired
+}
+
+// keyServeMode holds, in the meta bucket, the --mode of the last server
+// that opened the file: what a torrent of mode Default followed then, and
+// what `stats` without a server names as its mode.
+var keyServeMode = []byte("serve/mode")
+
+// ServeMode returns the --mode of the last server that ran on this file;
+// ok is false when none has recorded one.
+func (d *DB) ServeMode() (m modes.Mode, ok bool, err error) {
+	err = d.bolt.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(migrate.BucketMeta).Get(keyServeMode)
+		if len(v) == 1 && modes.Mode(v[0]).Valid() && modes.Mode(v[0]) != modes.Default {
+			m, ok = modes.Mode(v[0]), true
+		}
+		return nil
+	})
+	if err != nil {
+		return m, false, fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return m, ok, nil
+}
+
+// recordServeMode remembers the server's mode for ServeMode, writing only
+// when it changed.
+func (d *DB) recordServeMode(m modes.Mode) error {
+	if old, ok, err := d.ServeMode(); err != nil || ok && old == m {
+		return err
+	}
+	err := d.bolt.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(migrate.BucketMeta).Put(keyServeMode, []byte{byte(m)})
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return nil
 }

@@ -137,13 +137,18 @@ const (
 
 // Open opens (creating if needed) the database at path, brings its schema up
 // to date and loads the registry and the persisted swarms into memory.
+// DB().Created tells whether the file is new.
 func Open(path string, cfg Config) (*Store, error) {
-	db, err := OpenDB(path, false)
+	db, err := OpenDB(path, OpenOptions{Create: true})
 	if err != nil {
 		return nil, err
 	}
 	s := newStore(db, cfg)
-	if err := s.load(); err != nil {
+	err = s.load()
+	if err == nil {
+		err = db.recordServeMode(s.cfg.Mode)
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}

@@ -193,7 +193,7 @@ func TestOrganicBoundAndPersistence(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := OpenDB(path, true)
+	db, err := OpenDB(path, OpenOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
