@@ -726,6 +726,8 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 	defer reg.Close()
 	now := time.Now()
 	asJSON := c.Bool("json")
+	info := reg.Info()
+	view := report.View{Live: info.Live, ServeMode: info.ServeMode, ServeModeKnown: info.ServeModeKnown}
 	if oneHash {
 		t, ok, err := reg.Torrent(hash)
 		if err != nil {
@@ -734,9 +736,9 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 		if !ok {
 			return &exitError{code: exitFailed, err: fmt.Errorf("torrent %x is not registered", hash)}
 		}
-		return report.Torrent(stdout, &t, now, asJSON)
+		return report.Torrent(stdout, &t, now, view, asJSON)
 	}
-	var sum report.Summary
+	sum := report.Summary{View: view}
 	if err := reg.Torrents(func(t *store.Torrent) error {
 		sum.Add(t)
 		return nil

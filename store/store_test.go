@@ -555,3 +555,45 @@ func TestPurgeMovesNeighbour(t *testing.T) {
 		t.Fatalf("neighbour after purge: %+v ok=%v err=%v, want completed 1", tor, ok, err)
 	}
 }
+
+// TestLastActiveToTheSecond: a running store reports the last announce to
+// the second, also for announces after the first of their minute (which
+// write nothing), and the file keeps the second a flush saw. Loading keeps
+// the second too.
+func TestLastActiveToTheSecond(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	clk := newClock()
+	clk.Add(37 * time.Second)
+	st := openStore(t, path, Config{Locked: false, Now: clk.Now})
+	lastActive := func(st *Store) time.Time {
+		t.Helper()
+		tor, ok, err := st.Torrent(hash(1))
+		if err != nil || !ok {
+			t.Fatalf("Torrent: %v %v", ok, err)
+		}
+		return tor.LastActive
+	}
+	announce(t, st, hash(1), 1, 0, EventStarted)
+	if got, want := lastActive(st), clk.Now(); !got.Equal(want) {
+		t.Fatalf("last active after the first announce %v, want %v", got, want)
+	}
+	clk.Add(15 * time.Second) // :52, the same minute
+	announce(t, st, hash(1), 2, 0, EventStarted)
+	if got, want := lastActive(st), clk.Now(); !got.Equal(want) {
+		t.Fatalf("last active after a second announce in the minute %v, want %v", got, want)
+	}
+	clk.Add(20 * time.Second) // :12 of the next minute
+	announce(t, st, hash(1), 2, 0, EventNone)
+	want := clk.Now()
+	if got := lastActive(st); !got.Equal(want) {
+		t.Fatalf("last active in the next minute %v, want %v", got, want)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = openStore(t, path, Config{Locked: false, Now: clk.Now})
+	defer st.Close()
+	if got := lastActive(st); !got.Equal(want) {
+		t.Fatalf("last active after a restart %v, want %v", got, want)
+	}
+}
