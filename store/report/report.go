@@ -94,12 +94,12 @@ func toJSON(t *store.Torrent, v View) torrentJSON {
 		Mode:         t.Mode.String(),
 		ModeInEffect: v.effectiveMode(t.Mode).String(),
 		Live:         v.Live,
-		Seeders:   t.Seeders,
-		Leechers:  t.Leechers,
-		Completed: t.Completed,
-		Added:     t.Added,
-		Source:    t.Source.String(),
-		Origin:    t.Origin,
+		Seeders:      t.Seeders,
+		Leechers:     t.Leechers,
+		Completed:    t.Completed,
+		Added:        t.Added,
+		Source:       t.Source.String(),
+		Origin:       t.Origin,
 	}
 	if t.HasAlias {
 		j.Alias = hex.EncodeToString(t.Alias[:])
