@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -238,13 +239,40 @@ type PurgeOptions struct {
 
 // PurgeReport says what purge removed (or would remove).
 type PurgeReport struct {
-	Torrents      [][20]byte // torrents removed
-	Peers         int        // expired peers dropped from persisted swarms
-	SwarmsDropped int        // persisted swarms with no live peer left, or no torrent
+	Torrents      [][20]byte  // torrents removed
+	Kept          []PurgeKept // stale torrents left alone, and why
+	Peers         int         // expired peers dropped from persisted swarms
+	SwarmsDropped int         // persisted swarms with no live peer left, or no torrent
+}
+
+// PurgeKept is a torrent purge found stale but left registered.
+type PurgeKept struct {
+	InfoHash [20]byte
+	Reason   string
+}
+
+// keepReason says why a stale torrent must stay, or "" when it may go. A
+// torrent found under --dir whose file is still there would come back at
+// the next scan with its counters reset, so it stays while its file does.
+func keepReason(t *Torrent) string {
+	if t.Source != SourceDir || t.Origin == "" {
+		return ""
+	}
+	if !filepath.IsAbs(t.Origin) {
+		// Registered by an older johnlocke, relative to the server's
+		// working directory: whether the file is still there cannot be
+		// told from here.
+		return fmt.Sprintf("found under --dir as %s, a relative path that cannot be checked; remove it with the server running", t.Origin)
+	}
+	if _, err := os.Stat(t.Origin); err == nil {
+		return fmt.Sprintf("its file %s is still under --dir and would register it again; remove the file to purge it", t.Origin)
+	}
+	return ""
 }
 
 // Purge removes expired peers from persisted swarms and, with OlderThan,
-// torrents inactive longer than that, in one transaction.
+// torrents inactive longer than that, in one transaction. Torrents whose
+// --dir file is still there are kept (PurgeReport.Kept says which).
 func (d *DB) Purge(o PurgeOptions) (PurgeReport, error) {
 	var rep PurgeReport
 	fn := d.bolt.Update
@@ -261,9 +289,14 @@ func (d *DB) Purge(o PurgeOptions) (PurgeReport, error) {
 				if err != nil {
 					return err
 				}
-				if lastSeen(&t).Before(cutoff) {
-					rep.Torrents = append(rep.Torrents, t.InfoHash)
+				if !lastSeen(&t).Before(cutoff) {
+					return nil
 				}
+				if why := keepReason(&t); why != "" {
+					rep.Kept = append(rep.Kept, PurgeKept{InfoHash: t.InfoHash, Reason: why})
+					return nil
+				}
+				rep.Torrents = append(rep.Torrents, t.InfoHash)
 				return nil
 			})
 			if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"johnlocke/modes"
@@ -157,6 +158,11 @@ func (s *Store) ScanDir(dir string) (ScanResult, error) {
 			return
 		}
 		res.Found++
+		// The absolute path: purge, run from anywhere, checks the file is
+		// gone before it removes the torrent.
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
 		ts = append(ts, FromMetainfo(m, modes.Default, SourceDir, path))
 	})
 	if err != nil {

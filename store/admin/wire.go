@@ -139,9 +139,16 @@ type purgeRequest struct {
 }
 
 type purgeResponse struct {
-	Torrents      []string `json:"torrents"`
-	Peers         int      `json:"peers"`
-	SwarmsDropped int      `json:"swarms_dropped"`
+	Torrents      []string   `json:"torrents"`
+	Kept          []wireKept `json:"kept,omitempty"`
+	Peers         int        `json:"peers"`
+	SwarmsDropped int        `json:"swarms_dropped"`
+}
+
+// wireKept is a store.PurgeKept on the wire.
+type wireKept struct {
+	InfoHash string `json:"infohash"`
+	Reason   string `json:"reason"`
 }
 
 // streamItem is one line of the torrent stream: a torrent, or the closing

@@ -257,7 +257,14 @@ func Purge(w io.Writer, rep *store.PurgeReport, dryRun bool) {
 	for _, h := range rep.Torrents {
 		fmt.Fprintf(w, "%s torrent %x\n", verb, h)
 	}
-	fmt.Fprintf(w, "%s %d torrents, %d expired peers, %d empty swarms\n", verb, len(rep.Torrents), rep.Peers, rep.SwarmsDropped)
+	for _, k := range rep.Kept {
+		fmt.Fprintf(w, "skipped torrent %x: %s\n", k.InfoHash, k.Reason)
+	}
+	fmt.Fprintf(w, "%s %d torrents, %d expired peers, %d empty swarms", verb, len(rep.Torrents), rep.Peers, rep.SwarmsDropped)
+	if len(rep.Kept) > 0 {
+		fmt.Fprintf(w, "; skipped %d stale torrents still under --dir", len(rep.Kept))
+	}
+	fmt.Fprintln(w)
 }
 
 func writeJSON(w io.Writer, v any) error {
