@@ -217,11 +217,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 			{
 				Name:      "import",
-				Usage:     "register .torrent files (files or folders)",
+				Usage:     "register .torrent files (files or folders), or bare infohashes with --hashes",
 				ArgsUsage: "PATH...",
 				Flags: withGlobals(&cli.StringFlag{
 					Name:  "mode",
 					Usage: "mode for these torrents: small, large or surge (default: follow serve --mode)",
+				}, &cli.StringSliceFlag{
+					Name:  "hashes",
+					Usage: "register the infohashes in this file, one a line (an opentracker whitelist); repeatable",
 				}),
 				Action: func(c *cli.Context) error { return importCmd(c, stdout) },
 			},
@@ -644,8 +647,8 @@ func parsePrefix(s string) (netip.Prefix, error) {
 
 // importCmd registers .torrent files and folders, reporting each file.
 func importCmd(c *cli.Context, stdout io.Writer) error {
-	if c.NArg() == 0 {
-		return usageError("import needs at least one .torrent file or folder")
+	if c.NArg() == 0 && len(c.StringSlice("hashes")) == 0 {
+		return usageError("import needs at least one .torrent file or folder, or --hashes FILE")
 	}
 	mode, err := modes.Parse(c.String("mode"))
 	if err != nil {
@@ -671,6 +674,9 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "failed   %v\n", err)
 		}
 	}
+	for _, list := range c.StringSlice("hashes") {
+		ts, failed = importHashes(stdout, list, mode, ts, failed)
+	}
 	if len(ts) > 0 {
 		db := globalString(c, "db")
 		reg, err := admin.OpenRegistry(db, globalString(c, "admin"), store.OpenOptions{Create: true})
@@ -692,9 +698,36 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 		report.Import(stdout, nil, nil, failed)
 	}
 	if failed > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("%d file(s) could not be imported", failed)}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d file(s) or line(s) could not be imported", failed)}
 	}
 	return nil
+}
+
+// importHashes adds the infohashes listed in the file at path to ts, one
+// torrent each (name and size unknown), reporting each line that is not an
+// infohash, and a file that cannot be read, as a failure.
+func importHashes(stdout io.Writer, path string, mode modes.Mode, ts []store.Torrent, failed int) ([]store.Torrent, int) {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(stdout, "failed   %v\n", err)
+		return ts, failed + 1
+	}
+	defer f.Close()
+	origin := absPath(path)
+	err = store.ReadHashList(f, func(line int, hash [20]byte, err error) {
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "failed   %s:%d: %v\n", path, line, err)
+			return
+		}
+		ts = append(ts, store.Torrent{InfoHash: hash, Mode: mode, Source: store.SourceImport,
+			Origin: fmt.Sprintf("%s:%d", origin, line)})
+	})
+	if err != nil {
+		failed++
+		fmt.Fprintf(stdout, "failed   %s: %v\n", path, err)
+	}
+	return ts, failed
 }
 
 func absPath(p string) string {

@@ -33,7 +33,11 @@ func Import(w io.Writer, ts []store.Torrent, results []store.RegisterResult, fai
 		default:
 			known++
 		}
-		fmt.Fprintf(w, "%-8s %x %s (%s)\n", what, t.InfoHash, t.Name, t.Origin)
+		name := t.Name
+		if name == "" {
+			name = "(name unknown)"
+		}
+		fmt.Fprintf(w, "%-8s %x %s (%s)\n", what, t.InfoHash, name, t.Origin)
 	}
 	fmt.Fprintf(w, "imported %d new, %d already registered, %d mode changed, %d failed\n", added, known, changed, failed)
 }
