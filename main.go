@@ -235,12 +235,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 			{
 				Name:      "import",
-				Usage:     "register .torrent files (files or folders)",
+				Usage:     "register .torrent files (files or folders), or bare infohashes with --hashes",
 				ArgsUsage: "PATH...",
 				Flags: withGlobals(&cli.StringFlag{
 					Name:  "mode",
 					Usage: "mode for these torrents: small, large or surge (default: follow serve --mode)",
-				}, maxTorrentSizeFlag()),
+				}, maxTorrentSizeFlag(), &cli.StringSliceFlag{
+					Name:  "hashes",
+					Usage: "register the infohashes in this file, one a line (an opentracker whitelist); repeatable",
+				}),
 				Action: func(c *cli.Context) error { return importCmd(c, stdout) },
 			},
 			{
@@ -730,6 +733,18 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 	if err != nil {
 		return dbError(err)
 	}
+	serving := false
+	if st.DB().Created() {
+		log.Info().Str("db", cfg.DB).Msg("created new database")
+		// Runs after the store closes: a serve that never got to serve
+		// (a listener that would not open, say) leaves no new, empty
+		// database behind for a typo in --db to hide in.
+		defer func() {
+			if !serving {
+				_ = os.Remove(cfg.DB)
+			}
+		}()
+	}
 	storeDone := make(chan error, 1)
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	go func() { storeDone <- st.Run(storeCtx) }()
@@ -871,6 +886,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		Int64("torrents", torrents).Int64("peers", peers).Str("admin", sock).Int("pid", os.Getpid()).
 		Msg("johnlocke is serving")
 	lc.Serving(httpBound, udpBound)
+	serving = true
 
 	select {
 	case err := <-serveErr:
@@ -954,8 +970,8 @@ func parsePrefix(s string) (netip.Prefix, error) {
 
 // importCmd registers .torrent files and folders, reporting each file.
 func importCmd(c *cli.Context, stdout io.Writer) error {
-	if c.NArg() == 0 {
-		return usageError("import needs at least one .torrent file or folder")
+	if c.NArg() == 0 && len(c.StringSlice("hashes")) == 0 {
+		return usageError("import needs at least one .torrent file or folder, or --hashes FILE")
 	}
 	mode, err := modes.Parse(c.String("mode"))
 	if err != nil {
@@ -986,10 +1002,17 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "failed   %v\n", err)
 		}
 	}
+	for _, list := range c.StringSlice("hashes") {
+		ts, failed = importHashes(stdout, list, mode, ts, failed)
+	}
 	if len(ts) > 0 {
-		reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), false)
+		db := globalString(c, "db")
+		reg, err := admin.OpenRegistry(db, globalString(c, "admin"), store.OpenOptions{Create: true})
 		if err != nil {
 			return err
+		}
+		if reg.Info().Created {
+			fmt.Fprintf(stdout, "created new database %s\n", db)
 		}
 		results, err := reg.Register(ts)
 		if cerr := reg.Close(); err == nil {
@@ -1003,7 +1026,7 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 		report.Import(stdout, nil, nil, failed)
 	}
 	if failed > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("%d file(s) could not be imported", failed)}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d file(s) or line(s) could not be imported", failed)}
 	}
 	return nil
 }
@@ -1037,6 +1060,33 @@ func torrentSize(c *cli.Context) (int64, error) {
 	return n * unit, nil
 }
 
+// importHashes adds the infohashes listed in the file at path to ts, one
+// torrent each (name and size unknown), reporting each line that is not an
+// infohash, and a file that cannot be read, as a failure.
+func importHashes(stdout io.Writer, path string, mode modes.Mode, ts []store.Torrent, failed int) ([]store.Torrent, int) {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(stdout, "failed   %v\n", err)
+		return ts, failed + 1
+	}
+	defer f.Close()
+	origin := absPath(path)
+	err = store.ReadHashList(f, func(line int, hash [20]byte, err error) {
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "failed   %s:%d: %v\n", path, line, err)
+			return
+		}
+		ts = append(ts, store.Torrent{InfoHash: hash, Mode: mode, Source: store.SourceImport,
+			Origin: fmt.Sprintf("%s:%d", origin, line)})
+	})
+	if err != nil {
+		failed++
+		fmt.Fprintf(stdout, "failed   %s: %v\n", path, err)
+	}
+	return ts, failed
+}
+
 func absPath(p string) string {
 	if a, err := filepath.Abs(p); err == nil {
 		return a
@@ -1059,13 +1109,15 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 			return usageError("%v", err)
 		}
 	}
-	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), true)
+	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), store.OpenOptions{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer reg.Close()
 	now := time.Now()
 	asJSON := c.Bool("json")
+	info := reg.Info()
+	view := report.View{Live: info.Live, ServeMode: info.ServeMode, ServeModeKnown: info.ServeModeKnown}
 	if oneHash {
 		t, ok, err := reg.Torrent(hash)
 		if err != nil {
@@ -1074,9 +1126,9 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 		if !ok {
 			return &exitError{code: exitFailed, err: fmt.Errorf("torrent %x is not registered", hash)}
 		}
-		return report.Torrent(stdout, &t, now, asJSON)
+		return report.Torrent(stdout, &t, now, view, asJSON)
 	}
-	var sum report.Summary
+	sum := report.Summary{View: view}
 	if err := reg.Torrents(func(t *store.Torrent) error {
 		sum.Add(t)
 		return nil
@@ -1102,7 +1154,7 @@ func purgeCmd(c *cli.Context, stdout io.Writer) error {
 		}
 		o.OlderThan = age
 	}
-	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), o.DryRun)
+	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), store.OpenOptions{ReadOnly: o.DryRun})
 	if err != nil {
 		return err
 	}
@@ -1138,7 +1190,9 @@ func migrateCmd(c *cli.Context, stdout io.Writer) error {
 		return dbError(fmt.Errorf("%w: %s is served by johnlocke pid %d (admin socket %s), which brought it to schema %d when it started; stop it before running migrate",
 			migrate.ErrLocked, path, st.PID, sock, st.Schema))
 	}
-	db, err := migrate.Open(path, dry, store.DefaultOpenTimeout)
+	// Only serve and import create a database: migrate on a missing file
+	// is a typo in --db.
+	db, _, err := migrate.OpenWith(path, migrate.Options{ReadOnly: dry, Timeout: store.DefaultOpenTimeout})
 	if err != nil && !(dry && errors.Is(err, migrate.ErrNeedsMigration)) {
 		return dbError(err)
 	}

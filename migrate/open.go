@@ -16,6 +16,15 @@ import (
 // ErrLocked means another process holds the database file's lock.
 var ErrLocked = errors.New("database is locked")
 
+// ErrNoDatabase means the database file does not exist and the caller did
+// not ask to create one. errors.Is(ErrNoDatabase, fs.ErrNotExist) holds.
+var ErrNoDatabase error = noDatabase{}
+
+type noDatabase struct{}
+
+func (noDatabase) Error() string        { return "no database" }
+func (noDatabase) Is(target error) bool { return target == fs.ErrNotExist }
+
 // defaultTimeout is how long Open waits for the file lock when the caller
 // passes no positive timeout: bbolt would otherwise wait forever.
 const defaultTimeout = time.Second
@@ -23,41 +32,64 @@ const defaultTimeout = time.Second
 // fileMode is the mode of a database Open creates: it holds tracker secrets.
 const fileMode = 0o600
 
-// Open opens path with bbolt, read-only when readOnly, waiting at most
-// timeout (a default when timeout <= 0) for the file lock. It turns bbolt's
-// errors into messages an operator can act on:
+// Options says how OpenWith opens a database.
+type Options struct {
+	// ReadOnly opens the file without taking the write lock.
+	ReadOnly bool
+	// Create creates a missing file (read-write only). Without it a missing
+	// file is ErrNoDatabase: a typo in --db must not pass silently as a
+	// new, empty database.
+	Create bool
+	// Timeout is how long to wait for the file lock (a default when <= 0).
+	Timeout time.Duration
+}
+
+// Open is OpenWith creating a missing file exactly when the open is
+// read-write.
+func Open(path string, readOnly bool, timeout time.Duration) (*bbolt.DB, error) {
+	db, _, err := OpenWith(path, Options{ReadOnly: readOnly, Create: !readOnly, Timeout: timeout})
+	return db, err
+}
+
+// OpenWith opens path with bbolt, read-only when o.ReadOnly, waiting at most
+// o.Timeout (a default when <= 0) for the file lock; created tells that
+// it made a new file. It turns bbolt's errors into messages an operator can
+// act on:
 //   - the lock is held: ErrLocked, naming the file and asking whether
 //     `johnlocke serve` is running;
 //   - the file is not a readable bbolt file (bad meta pages, checksum or
 //     version mismatch, truncated, garbage): ErrCorrupt, naming the file
 //     and suggesting restoring a backup;
-//   - readOnly and the file does not exist: an error wrapping
-//     fs.ErrNotExist; the file is not created;
+//   - the file does not exist and o.Create is unset (or o.ReadOnly is set):
+//     ErrNoDatabase, naming the file; nothing is created;
 //   - readOnly and the file is empty: ErrNeedsMigration.
 //
-// Read-write, a missing file is created (empty, at schema 0: Up initialises
-// it). Open does not look at the schema: callers follow it with Check or Up.
-func Open(path string, readOnly bool, timeout time.Duration) (*bbolt.DB, error) {
+// With o.Create, a missing file is created (empty, at schema 0: Up
+// initialises it). OpenWith does not look at the schema: callers follow it
+// with Check or Up.
+func OpenWith(path string, o Options) (db *bbolt.DB, created bool, err error) {
+	readOnly, timeout := o.ReadOnly, o.Timeout
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
 	fi, err := os.Stat(path)
+	missing := errors.Is(err, fs.ErrNotExist)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && readOnly:
-		return nil, fmt.Errorf("database %s: %w; check --db, or run `johnlocke migrate` to create a new database",
-			path, fs.ErrNotExist)
-	case errors.Is(err, fs.ErrNotExist):
+	case missing && (readOnly || !o.Create):
+		return nil, false, fmt.Errorf("%w at %s (`johnlocke serve` or `johnlocke import` creates one; check --db)",
+			ErrNoDatabase, path)
+	case missing:
 		// bbolt creates it below.
 	case err != nil:
-		return nil, fmt.Errorf("opening database: %w", err)
+		return nil, false, fmt.Errorf("opening database: %w", err)
 	case fi.IsDir():
-		return nil, fmt.Errorf("database %s is a directory; --db must name a file", path)
+		return nil, false, fmt.Errorf("database %s is a directory; --db must name a file", path)
 	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("database %s is not a regular file", path)
+		return nil, false, fmt.Errorf("database %s is not a regular file", path)
 	case fi.Size() == 0 && readOnly:
 		// bbolt would try to initialise it and fail with "bad file
 		// descriptor" on the read-only handle.
-		return nil, fmt.Errorf("%w: %s is an empty file; run `johnlocke migrate` to initialise it, or restore a backup if it should hold data",
+		return nil, false, fmt.Errorf("%w: %s is an empty file; run `johnlocke migrate` to initialise it, or restore a backup if it should hold data",
 			ErrNeedsMigration, path)
 	}
 	existing := err == nil && fi.Size() > 0
@@ -68,24 +100,24 @@ func Open(path string, readOnly bool, timeout time.Duration) (*bbolt.DB, error) 
 		// where a read-write open would already have crashed inside bbolt.
 		db, err := openBolt(path, true, timeout)
 		if err != nil {
-			return nil, openError(path, err, true, timeout)
+			return nil, false, openError(path, err, true, timeout)
 		}
 		if err := checkSize(db); err != nil {
 			_ = db.Close()
-			return nil, err
+			return nil, false, err
 		}
 		if readOnly {
-			return db, nil
+			return db, false, nil
 		}
 		if err := db.Close(); err != nil {
-			return nil, fmt.Errorf("opening database %s: %w", path, err)
+			return nil, false, fmt.Errorf("opening database %s: %w", path, err)
 		}
 	}
-	db, err := openBolt(path, readOnly, timeout)
+	db, err = openBolt(path, readOnly, timeout)
 	if err != nil {
-		return nil, openError(path, err, existing, timeout)
+		return nil, false, openError(path, err, existing, timeout)
 	}
-	return db, nil
+	return db, missing, nil
 }
 
 // errPanic marks an error made from a panic inside bbolt.

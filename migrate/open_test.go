@@ -218,6 +218,34 @@ func TestOpenMissing(t *testing.T) {
 	}
 }
 
+// TestOpenWithoutCreate: a read-write open that may not create (purge,
+// migrate) refuses a missing file, names it, and leaves no file behind; one
+// that may says it created the file, once.
+func TestOpenWithoutCreate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "typo.db")
+	db, _, err := migrate.OpenWith(path, migrate.Options{Timeout: testTimeout})
+	if err == nil {
+		db.Close()
+		t.Fatal("OpenWith of a missing file without Create succeeded")
+	}
+	if !errors.Is(err, migrate.ErrNoDatabase) || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("error %v: want ErrNoDatabase and fs.ErrNotExist, naming %s", err, path)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenWith without Create left a file behind (stat: %v)", err)
+	}
+	for i, want := range []bool{true, false} {
+		db, created, err := migrate.OpenWith(path, migrate.Options{Create: true, Timeout: testTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if created != want {
+			t.Errorf("open %d: created = %v, want %v", i+1, created, want)
+		}
+	}
+}
+
 func TestOpenDirectory(t *testing.T) {
 	dir := t.TempDir()
 	for _, readOnly := range []bool{true, false} {

@@ -17,7 +17,7 @@ func (s *Store) Announce(req *Request, resp *Response) error {
 	hash := req.InfoHash
 	// The clock is read before the shard is locked: a read costs tens of
 	// nanoseconds on some virtual machines, time the lock need not be held.
-	tick := s.tickNow()
+	sec, tick := s.clockNow()
 	sh, pos := s.find(&hash)
 	if pos < 0 {
 		var err error
@@ -30,7 +30,7 @@ func (s *Store) Announce(req *Request, resp *Response) error {
 			return err
 		}
 	}
-	s.apply(sh, pos, req, resp, tick)
+	s.apply(sh, pos, req, resp, tick, sec)
 	sh.mu.Unlock()
 	return nil
 }
@@ -103,14 +103,16 @@ func (s *Store) answerEmpty(sh *shard, resp *Response) {
 }
 
 func newTorrent(hash [20]byte, mode modes.Mode) torrent {
-	return torrent{hash: hash, mode: mode, v4: peerlist.New(modes.Record4)}
+	t := torrent{hash: hash, v4: peerlist.New(modes.Record4)}
+	t.setMode(mode)
+	return t
 }
 
-// apply updates the swarm of the torrent at pos with req, as of tick, and
-// fills resp. sh must be locked.
-func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uint32) {
+// apply updates the swarm of the torrent at pos with req, as of tick (unix
+// second sec), and fills resp. sh must be locked.
+func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uint32, sec int64) {
 	t := sh.at(pos)
-	mode := t.mode.Or(s.cfg.Mode)
+	mode := t.mode().Or(s.cfg.Mode)
 	timing := &s.timing[mode]
 	sh.announces++
 
@@ -170,10 +172,13 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uin
 			sh.dropEmpty6(t) // over budget: keep no empty list
 		}
 	}
+	// The record is written once a minute at most (the first announce of
+	// each tick marks it); the second of the latest announce rides along
+	// in memory for the flush and for a running server's stats.
 	if t.lastActive != uint16(tick) {
-		t.lastActive = uint16(tick)
 		sh.markDirty(pos, dirtyRecord)
 	}
+	t.setLastActive(tick, sec)
 	if changed && mode.PersistsPeers() {
 		sh.markDirty(pos, dirtySwarm)
 	}

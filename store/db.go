@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -18,29 +20,48 @@ const DefaultOpenTimeout = time.Second
 // DB is the registry on disk: the operations the subcommands need when no
 // server holds the file (and that a running Store performs for them).
 type DB struct {
-	bolt *bbolt.DB
-	path string
+	bolt    *bbolt.DB
+	path    string
+	created bool
 }
 
-// OpenDB opens the database at path. Read-write, a missing file is created
-// and any pending schema steps are applied; read-only, the file must exist
-// and be current.
-func OpenDB(path string, readOnly bool) (*DB, error) {
-	b, err := migrate.Open(path, readOnly, DefaultOpenTimeout)
+// OpenOptions says how OpenDB opens the database.
+type OpenOptions struct {
+	// ReadOnly opens it without the write lock; the file must then be
+	// current.
+	ReadOnly bool
+	// Create makes a new database when the file is missing. Only serve and
+	// import create one: for every other subcommand a missing file is a
+	// typo in --db and fails with migrate.ErrNoDatabase.
+	Create bool
+}
+
+// OpenDB opens the database at path. Read-write, any pending schema steps
+// are applied; read-only, the file must be current. A missing file is
+// created only with o.Create (and removed again when it cannot be
+// initialised).
+func OpenDB(path string, o OpenOptions) (*DB, error) {
+	b, created, err := migrate.OpenWith(path, migrate.Options{ReadOnly: o.ReadOnly, Create: o.Create, Timeout: DefaultOpenTimeout})
 	if err != nil {
 		return nil, err
 	}
-	if readOnly {
+	if o.ReadOnly {
 		err = migrate.Check(b)
 	} else {
 		_, err = migrate.Up(b)
 	}
 	if err != nil {
 		_ = b.Close()
+		if created {
+			_ = os.Remove(path)
+		}
 		return nil, err
 	}
-	return &DB{bolt: b, path: path}, nil
+	return &DB{bolt: b, path: path, created: created}, nil
 }
+
+// Created reports whether OpenDB made a new file.
+func (d *DB) Created() bool { return d.created }
 
 // Close closes the file.
 func (d *DB) Close() error { return d.bolt.Close() }
@@ -236,13 +257,40 @@ type PurgeOptions struct {
 
 // PurgeReport says what purge removed (or would remove).
 type PurgeReport struct {
-	Torrents      [][20]byte // torrents removed
-	Peers         int        // expired peers dropped from persisted swarms
-	SwarmsDropped int        // persisted swarms with no live peer left, or no torrent
+	Torrents      [][20]byte  // torrents removed
+	Kept          []PurgeKept // stale torrents left alone, and why
+	Peers         int         // expired peers dropped from persisted swarms
+	SwarmsDropped int         // persisted swarms with no live peer left, or no torrent
+}
+
+// PurgeKept is a torrent purge found stale but left registered.
+type PurgeKept struct {
+	InfoHash [20]byte
+	Reason   string
+}
+
+// keepReason says why a stale torrent must stay, or "" when it may go. A
+// torrent found under --dir whose file is still there would come back at
+// the next scan with its counters reset, so it stays while its file does.
+func keepReason(t *Torrent) string {
+	if t.Source != SourceDir || t.Origin == "" {
+		return ""
+	}
+	if !filepath.IsAbs(t.Origin) {
+		// Registered by an older johnlocke, relative to the server's
+		// working directory: whether the file is still there cannot be
+		// told from here.
+		return fmt.Sprintf("found under --dir as %s, a relative path that cannot be checked; remove it with the server running", t.Origin)
+	}
+	if _, err := os.Stat(t.Origin); err == nil {
+		return fmt.Sprintf("its file %s is still under --dir and would register it again; remove the file to purge it", t.Origin)
+	}
+	return ""
 }
 
 // Purge removes expired peers from persisted swarms and, with OlderThan,
-// torrents inactive longer than that, in one transaction.
+// torrents inactive longer than that, in one transaction. Torrents whose
+// --dir file is still there are kept (PurgeReport.Kept says which).
 func (d *DB) Purge(o PurgeOptions) (PurgeReport, error) {
 	var rep PurgeReport
 	fn := d.bolt.Update
@@ -259,9 +307,14 @@ func (d *DB) Purge(o PurgeOptions) (PurgeReport, error) {
 				if err != nil {
 					return err
 				}
-				if lastSeen(&t).Before(cutoff) {
-					rep.Torrents = append(rep.Torrents, t.InfoHash)
+				if !lastSeen(&t).Before(cutoff) {
+					return nil
 				}
+				if why := keepReason(&t); why != "" {
+					rep.Kept = append(rep.Kept, PurgeKept{InfoHash: t.InfoHash, Reason: why})
+					return nil
+				}
+				rep.Torrents = append(rep.Torrents, t.InfoHash)
 				return nil
 			})
 			if err != nil {
@@ -354,4 +407,40 @@ func keepLive(recs []byte, stride int, savedTick, now uint32, timeout time.Durat
 		kept[len(kept)-2] = stamp
 	}
 	return kept, expired
+}
+
+// keyServeMode holds, in the meta bucket, the --mode of the last server
+// that opened the file: what a torrent of mode Default followed then, and
+// what `stats` without a server names as its mode.
+var keyServeMode = []byte("serve/mode")
+
+// ServeMode returns the --mode of the last server that ran on this file;
+// ok is false when none has recorded one.
+func (d *DB) ServeMode() (m modes.Mode, ok bool, err error) {
+	err = d.bolt.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(migrate.BucketMeta).Get(keyServeMode)
+		if len(v) == 1 && modes.Mode(v[0]).Valid() && modes.Mode(v[0]) != modes.Default {
+			m, ok = modes.Mode(v[0]), true
+		}
+		return nil
+	})
+	if err != nil {
+		return m, false, fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return m, ok, nil
+}
+
+// recordServeMode remembers the server's mode for ServeMode, writing only
+// when it changed.
+func (d *DB) recordServeMode(m modes.Mode) error {
+	if old, ok, err := d.ServeMode(); err != nil || ok && old == m {
+		return err
+	}
+	err := d.bolt.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(migrate.BucketMeta).Put(keyServeMode, []byte{byte(m)})
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return nil
 }

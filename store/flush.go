@@ -86,7 +86,7 @@ func (s *Store) restoreSwarm(k, v []byte, nowTick uint32) bool {
 		return false
 	}
 	t := sh.at(pos)
-	if !t.mode.Or(s.cfg.Mode).PersistsPeers() {
+	if !t.mode().Or(s.cfg.Mode).PersistsPeers() {
 		return false
 	}
 	savedTick, v4, v6, err := decodeSwarm(v)
@@ -94,7 +94,7 @@ func (s *Store) restoreSwarm(k, v []byte, nowTick uint32) bool {
 		s.cfg.Log.Warn().Hex("infohash", k).Err(err).Msg("dropping unreadable persisted swarm")
 		return false
 	}
-	timeout := s.Timing(t.mode).PeerTimeout
+	timeout := s.Timing(t.mode()).PeerTimeout
 	s.restore(&t.v4, v4, savedTick, nowTick, timeout)
 	if len(v6) > 0 {
 		s.restore(sh.peers6ToAdd(t), v6, savedTick, nowTick, timeout)
@@ -131,7 +131,7 @@ func (s *Store) addTorrent(rec *Torrent) {
 	sh.mu.Lock()
 	if pos := sh.find(&rec.InfoHash); pos >= 0 {
 		t := sh.at(pos)
-		t.mode = rec.Mode
+		t.setMode(rec.Mode)
 		if t.organic() && rec.Source != SourceOrganic {
 			// Registered on purpose now: the sweep leaves it alone and
 			// its first announcer no longer holds it.
@@ -143,7 +143,7 @@ func (s *Store) addTorrent(rec *Torrent) {
 		t := newTorrent(rec.InfoHash, rec.Mode)
 		t.completed = uint32(rec.Completed)
 		if !rec.LastActive.IsZero() {
-			t.lastActive = uint16(modes.TickOf(rec.LastActive))
+			t.setLastActive(modes.TickOf(rec.LastActive), rec.LastActive.Unix())
 		}
 		if rec.Source == SourceOrganic {
 			t.flags |= flagOrganic
@@ -165,7 +165,7 @@ type pending struct {
 	hash       [20]byte
 	dirty      uint8
 	completed  uint32
-	lastActive uint32
+	lastActive int64 // unix seconds
 	persist    bool
 	// swarm holds the encoded peer list (a slice of the flush buffer) when
 	// dirtySwarm is set and the mode persists peers.
@@ -280,8 +280,8 @@ func (s *Store) collect(sh *shard, tick uint32, buf []byte, batch []pending) ([]
 	defer sh.mu.Unlock()
 	for _, pos := range sh.dirty {
 		t := sh.at(int(pos))
-		p := pending{hash: t.hash, dirty: t.dirty(), completed: t.completed, lastActive: fullTick(t.lastActive, tick),
-			persist: t.mode.Or(s.cfg.Mode).PersistsPeers()}
+		p := pending{hash: t.hash, dirty: t.dirty(), completed: t.completed, lastActive: t.lastActiveAt(tick),
+			persist: t.mode().Or(s.cfg.Mode).PersistsPeers()}
 		if p.dirty&dirtySwarm != 0 && p.persist {
 			var v6 []byte
 			if l := sh.peers6(t); l != nil {
@@ -341,7 +341,7 @@ func writePending(torrents, swarms *bbolt.Bucket, p *pending, buf []byte, recs *
 	if p.dirty&dirtyRecord != 0 {
 		// Only announces mark a record dirty, so the torrent has been
 		// announced.
-		lastActive := tickTime(p.lastActive)
+		lastActive := time.Unix(p.lastActive, 0).UTC()
 		start := len(*recs)
 		var err error
 		if old := torrents.Get(p.hash[:]); old != nil {
@@ -406,7 +406,7 @@ func (s *Store) Sweep() {
 		// the last one has been swept already.
 		for pos := sh.n - 1; pos >= 0; pos-- {
 			t := sh.at(pos)
-			mode := t.mode.Or(s.cfg.Mode)
+			mode := t.mode().Or(s.cfg.Mode)
 			maxAge := uint8(s.timing[mode].PeerTimeout / modes.Tick)
 			n := t.v4.Sweep(now, maxAge)
 			if l := sh.peers6(t); l != nil {

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bufio"
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 )
@@ -63,4 +65,34 @@ func parseMagnet(link string) ([20]byte, error) {
 		}
 	}
 	return h, errors.New("magnet link: no urn:btih or urn:btmh (SHA-256) exact topic")
+}
+
+// maxHashLine bounds one line of a hash list: a magnet link with a v2
+// digest and a name fits many times over, and a binary file fed by mistake
+// fails on its first long line instead of filling memory.
+const maxHashLine = 4096
+
+// ReadHashList reads a whitelist of bare infohashes, one a line, as
+// opentracker keeps them (40 hex characters; base32 and magnet links are
+// accepted too), calling fn with each line's number and infohash or the
+// reason it is no infohash. Blank lines and lines starting with '#' are
+// skipped. The error is the reader's (or a line too long), after which
+// nothing more is read.
+func ReadHashList(r io.Reader, fn func(line int, hash [20]byte, err error)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 128), maxHashLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		h, err := ParseInfoHash(text)
+		fn(n, h, err)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("line %d: %w", n+1, err)
+	}
+	return nil
 }

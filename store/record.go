@@ -33,6 +33,16 @@ func (s Source) String() string {
 	return "unknown"
 }
 
+// ParseSource reads a source's name as String writes it.
+func ParseSource(name string) (Source, error) {
+	for s := SourceUnknown; s <= SourceOrganic; s++ {
+		if s.String() == name {
+			return s, nil
+		}
+	}
+	return SourceUnknown, fmt.Errorf("unknown source %q (want dir, import, organic or unknown)", name)
+}
+
 // Torrent is one registered torrent as the registry knows it, plus its live
 // figures when a running tracker reports them.
 type Torrent struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -66,7 +67,7 @@ func (s *Store) Torrent(hash [20]byte) (Torrent, bool, error) {
 	if err != nil || !ok {
 		return t, ok, err
 	}
-	s.liveCounts(&t)
+	s.liveFigures(&t)
 	return t, true, nil
 }
 
@@ -76,15 +77,26 @@ func (s *Store) Torrents(fn func(*Torrent) error) error {
 		return err
 	}
 	return s.db.Torrents(s.cfg.Now(), 0, func(t *Torrent) error {
-		s.liveCounts(t)
+		s.liveFigures(t)
 		return fn(t)
 	})
 }
 
-func (s *Store) liveCounts(t *Torrent) {
+// liveFigures puts the torrent's live counts and, to the second, its last
+// activity into t, read from the file just after a flush.
+func (s *Store) liveFigures(t *Torrent) {
 	sh, pos := s.find(&t.InfoHash)
 	if pos >= 0 {
-		t.Seeders, t.Leechers = sh.counts(sh.at(pos))
+		mt := sh.at(pos)
+		t.Seeders, t.Leechers = sh.counts(mt)
+		// The file has the last activity as of the flush that followed the
+		// first announce of its minute; later announces of that minute are
+		// in memory only (a new minute would have marked the record and
+		// been flushed). The same minute in both says memory's second is
+		// the latest.
+		if tick := modes.TickOf(t.LastActive); !t.LastActive.IsZero() && uint16(tick) == mt.lastActive {
+			t.LastActive = time.Unix(mt.lastActiveAt(tick), 0).UTC()
+		}
 	}
 	sh.mu.Unlock()
 }
@@ -237,7 +249,14 @@ func (s *Store) ScanDir(dir string) (ScanResult, error) {
 			return
 		}
 		res.Found++
-		ts = append(ts, FromMetainfo(m, modes.Default, SourceDir, path))
+		// The torrent keeps the absolute path: purge, run from anywhere,
+		// checks the file is gone before it removes the torrent. paths
+		// keeps the walk's, the key of read.
+		origin := path
+		if abs, err := filepath.Abs(path); err == nil {
+			origin = abs
+		}
+		ts = append(ts, FromMetainfo(m, modes.Default, SourceDir, origin))
 		paths = append(paths, path)
 	})
 	if err != nil {

@@ -136,10 +136,42 @@ type torrent struct {
 	// flush, which writes the full time, follows it within minutes, and
 	// otherwise it only tells whether this tick's announce is the first.
 	lastActive uint16
-	mode       modes.Mode
+	// modeSec holds the torrent's own mode in its low bits and, above
+	// them, the second within lastActive's minute of the last announce, so
+	// `stats` can say when a torrent was last active to the second without
+	// a wider field (which would take the value past 56 bytes).
+	modeSec uint8
 	// flags holds the dirty bits, flagHas6 and flagOrganic.
 	flags uint8
 }
+
+// modeBits of modeSec hold the mode; the compile-time check below fails if
+// a new mode no longer fits them.
+const (
+	modeBits = 2
+	modeMask = 1<<modeBits - 1
+)
+
+var _ = [modeMask - modes.Surge]struct{}{}
+
+func (t *torrent) mode() modes.Mode { return modes.Mode(t.modeSec & modeMask) }
+
+func (t *torrent) setMode(m modes.Mode) { t.modeSec = t.modeSec&^modeMask | uint8(m)&modeMask }
+
+// setLastActive records an announce at unix second sec, whose tick is tick.
+func (t *torrent) setLastActive(tick uint32, sec int64) {
+	t.lastActive = uint16(tick)
+	t.modeSec = t.modeSec&modeMask | uint8(sec%60)<<modeBits
+}
+
+// lastActiveAt returns the unix second of the last announce, its tick
+// counted back from now; the torrent must have been announced.
+func (t *torrent) lastActiveAt(now uint32) int64 {
+	return int64(fullTick(t.lastActive, now))*secondsPerTick + int64(t.modeSec>>modeBits)
+}
+
+// secondsPerTick is modes.Tick in seconds.
+const secondsPerTick = int64(modes.Tick / time.Second)
 
 const (
 	// flagHas6 tells that the shard's v6 map holds IPv6 peers for a torrent.
@@ -165,13 +197,18 @@ const (
 
 // Open opens (creating if needed) the database at path, brings its schema up
 // to date and loads the registry and the persisted swarms into memory.
+// DB().Created tells whether the file is new.
 func Open(path string, cfg Config) (*Store, error) {
-	db, err := OpenDB(path, false)
+	db, err := OpenDB(path, OpenOptions{Create: true})
 	if err != nil {
 		return nil, err
 	}
 	s := newStore(db, cfg)
-	if err := s.load(); err != nil {
+	err = s.load()
+	if err == nil {
+		err = db.recordServeMode(s.cfg.Mode)
+	}
+	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -292,6 +329,12 @@ func (s *Store) Counts() (torrents, peers int64) {
 }
 
 func (s *Store) tickNow() uint32 { return modes.TickOf(s.cfg.Now()) }
+
+// clockNow returns the unix second and the tick now, from one clock read.
+func (s *Store) clockNow() (sec int64, tick uint32) {
+	sec = s.cfg.Now().Unix()
+	return sec, uint32(sec / secondsPerTick)
+}
 
 // markDirty records that the torrent at pos has something to write; sh
 // must be locked.

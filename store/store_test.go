@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/base32"
 	"encoding/hex"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -193,7 +194,7 @@ func TestOrganicBoundAndPersistence(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := OpenDB(path, true)
+	db, err := OpenDB(path, OpenOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,5 +565,103 @@ func TestPurgeMovesNeighbour(t *testing.T) {
 	tor, ok, err := st.Torrent(fresh)
 	if err != nil || !ok || tor.Completed != 1 {
 		t.Fatalf("neighbour after purge: %+v ok=%v err=%v, want completed 1", tor, ok, err)
+	}
+}
+
+// TestLastActiveToTheSecond: a running store reports the last announce to
+// the second, also for announces after the first of their minute (which
+// write nothing), and the file keeps the second a flush saw. Loading keeps
+// the second too.
+func TestLastActiveToTheSecond(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	clk := newClock()
+	clk.Add(37 * time.Second)
+	st := openStore(t, path, Config{Locked: false, Now: clk.Now})
+	lastActive := func(st *Store) time.Time {
+		t.Helper()
+		tor, ok, err := st.Torrent(hash(1))
+		if err != nil || !ok {
+			t.Fatalf("Torrent: %v %v", ok, err)
+		}
+		return tor.LastActive
+	}
+	announce(t, st, hash(1), 1, 0, EventStarted)
+	if got, want := lastActive(st), clk.Now(); !got.Equal(want) {
+		t.Fatalf("last active after the first announce %v, want %v", got, want)
+	}
+	clk.Add(15 * time.Second) // :52, the same minute
+	announce(t, st, hash(1), 2, 0, EventStarted)
+	if got, want := lastActive(st), clk.Now(); !got.Equal(want) {
+		t.Fatalf("last active after a second announce in the minute %v, want %v", got, want)
+	}
+	clk.Add(20 * time.Second) // :12 of the next minute
+	announce(t, st, hash(1), 2, 0, EventNone)
+	want := clk.Now()
+	if got := lastActive(st); !got.Equal(want) {
+		t.Fatalf("last active in the next minute %v, want %v", got, want)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st = openStore(t, path, Config{Locked: false, Now: clk.Now})
+	defer st.Close()
+	if got := lastActive(st); !got.Equal(want) {
+		t.Fatalf("last active after a restart %v, want %v", got, want)
+	}
+}
+
+// TestPurgeKeepsTorrentsStillUnderDir: a stale torrent whose file is still
+// in --dir would come back at the next scan with its counters reset, so
+// purge keeps it, says why, and removes it once the file is gone.
+func TestPurgeKeepsTorrentsStillUnderDir(t *testing.T) {
+	dir := t.TempDir()
+	torrents := filepath.Join(dir, "torrents")
+	if err := os.Mkdir(torrents, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "torrents", "v1-single.torrent"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(torrents, "v1-single.torrent")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clk := newClock()
+	st := openStore(t, filepath.Join(dir, "j.db"), Config{Now: clk.Now})
+	defer st.Close()
+	// A relative --dir, as an operator types it: the origin is stored
+	// absolute, so a purge from anywhere finds the file.
+	t.Chdir(dir)
+	if res, err := st.ScanDir("torrents"); err != nil || res.Added != 1 {
+		t.Fatalf("ScanDir: %+v, %v", res, err)
+	}
+	var h [20]byte
+	if err := st.Torrents(func(tor *Torrent) error { h = tor.InfoHash; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	announce(t, st, h, 1, 0, EventCompleted)
+	clk.Add(48 * time.Hour)
+	t.Chdir(t.TempDir())
+
+	for _, dry := range []bool{true, false} {
+		rep, err := st.Purge(PurgeOptions{OlderThan: 24 * time.Hour, DryRun: dry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Torrents) != 0 || len(rep.Kept) != 1 || rep.Kept[0].InfoHash != h || !strings.Contains(rep.Kept[0].Reason, file) {
+			t.Fatalf("dry run %v: %+v, want the torrent kept, naming %s", dry, rep, file)
+		}
+	}
+	if tor, ok, err := st.Torrent(h); err != nil || !ok || tor.Completed != 1 {
+		t.Fatalf("after purge: %+v, %v, %v; want it registered with its count", tor, ok, err)
+	}
+
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := st.Purge(PurgeOptions{OlderThan: 24 * time.Hour})
+	if err != nil || len(rep.Torrents) != 1 || len(rep.Kept) != 0 {
+		t.Fatalf("purge after the file went: %+v, %v; want it removed", rep, err)
 	}
 }

@@ -151,7 +151,9 @@ func TestGarbageIsRefused(t *testing.T) {
 		{"not json", "POST", pathRegister, "{{{", http.StatusBadRequest},
 		{"trailing data", "POST", pathPurge, `{} {}`, http.StatusBadRequest},
 		{"short infohash", "POST", pathRegister, `{"torrents":[{"infohash":"abcd"}]}`, http.StatusBadRequest},
-		{"bad mode", "POST", pathRegister, `{"torrents":[{"infohash":"` + strings.Repeat("ab", 20) + `","mode":9}]}`, http.StatusBadRequest},
+		{"bad mode", "POST", pathRegister, `{"torrents":[{"infohash":"` + strings.Repeat("ab", 20) + `","mode":"huge"}]}`, http.StatusBadRequest},
+		{"mode as a number", "POST", pathRegister, `{"torrents":[{"infohash":"` + strings.Repeat("ab", 20) + `","mode":1}]}`, http.StatusBadRequest},
+		{"bad source", "POST", pathRegister, `{"torrents":[{"infohash":"` + strings.Repeat("ab", 20) + `","source":"web"}]}`, http.StatusBadRequest},
 		{"too many torrents", "POST", pathRegister, many, http.StatusRequestEntityTooLarge},
 		{"huge purge body", "POST", pathPurge, `{"dry_run":true,"x":"` + strings.Repeat("a", maxSmallBody) + `"}`, http.StatusRequestEntityTooLarge},
 		{"negative age", "POST", pathPurge, `{"older_than":-1}`, http.StatusBadRequest},
@@ -252,6 +254,26 @@ func makeStale(t *testing.T, path string) {
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
+}
+
+// TestTorrentsNameModeAndSource pins the API's shape: modes and sources by
+// name, as `stats --json` prints them, not as their stored numbers.
+func TestTorrentsNameModeAndSource(t *testing.T) {
+	st, _, sock := serve(t)
+	if _, err := st.Register([]store.Torrent{{InfoHash: hash(5), Name: "five", Mode: modes.Small, Source: store.SourceImport}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{pathTorrents, pathTorrents + "/" + strings.Repeat("05", 20)} {
+		code, body := raw(t, sock, "GET", path, http.NoBody)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		for _, want := range []string{`"mode":"small"`, `"source":"import"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("GET %s lacks %s:\n%s", path, want, body)
+			}
+		}
+	}
 }
 
 func TestWireRoundTrip(t *testing.T) {

@@ -308,6 +308,13 @@ func (c *Client) Purge(o store.PurgeOptions) (store.PurgeReport, error) {
 		}
 		rep.Torrents = append(rep.Torrents, h)
 	}
+	for _, k := range resp.Kept {
+		h, err := parseHex(k.InfoHash)
+		if err != nil {
+			return rep, fmt.Errorf("admin socket %s: purge: %w", c.path, err)
+		}
+		rep.Kept = append(rep.Kept, store.PurgeKept{InfoHash: h, Reason: k.Reason})
+	}
 	return rep, nil
 }
 

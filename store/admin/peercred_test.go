@@ -136,7 +136,7 @@ func TestUntrustedSocket(t *testing.T) {
 
 	// import's path: the registry refuses instead of "adding" through the
 	// fake, and the database was not created behind its back either.
-	if reg, err := OpenRegistry(db, "", false); !errors.As(err, &untrusted) {
+	if reg, err := OpenRegistry(db, "", store.OpenOptions{Create: true}); !errors.As(err, &untrusted) {
 		if reg != nil {
 			reg.Close()
 		}

@@ -20,7 +20,24 @@ type Registry interface {
 	Torrent(hash [20]byte) (store.Torrent, bool, error)
 	Torrents(fn func(*store.Torrent) error) error
 	Purge(o store.PurgeOptions) (store.PurgeReport, error)
+	// Info says where the figures come from.
+	Info() Info
 	Close() error
+}
+
+// Info says where a Registry's figures come from, for the operator.
+type Info struct {
+	// Live is set when a running server answers: seeders, leechers and
+	// last activity are its live figures. Unset, they are those of the
+	// server's last flush to the file.
+	Live bool
+	// ServeMode is the mode torrents of mode Default follow: the running
+	// server's --mode, or the last server's as recorded in the file.
+	// ServeModeKnown is false when no server has run on the file yet.
+	ServeMode      modes.Mode
+	ServeModeKnown bool
+	// Created is set when opening made a new database file.
+	Created bool
 }
 
 // RegistryError is how OpenRegistry, DialServer and a Registry fail. Its
@@ -71,20 +88,28 @@ func SocketPath(dbPath, socketPath string) string {
 
 // OpenRegistry reaches the server that serves dbPath on socketPath ("":
 // SocketPath's default), or, when none answers there, opens dbPath itself
-// (read-only when readOnly).
-func OpenRegistry(dbPath, socketPath string, readOnly bool) (Registry, error) {
+// as o says (a missing file is an error unless o.Create).
+func OpenRegistry(dbPath, socketPath string, o store.OpenOptions) (Registry, error) {
 	cl, err := DialServer(dbPath, socketPath)
 	if err != nil {
 		return nil, err
 	}
 	if cl != nil {
-		return liveRegistry{cl}, nil
+		info := Info{Live: true}
+		info.ServeMode, err = modes.Parse(cl.Status().Mode)
+		info.ServeModeKnown = err == nil && info.ServeMode != modes.Default
+		return liveRegistry{cl: cl, info: info}, nil
 	}
-	db, err := store.OpenDB(dbPath, readOnly)
+	db, err := store.OpenDB(dbPath, o)
 	if err != nil {
 		return nil, dbError(err)
 	}
-	return fileRegistry{db: db, now: time.Now(), timeout: modes.DefaultTiming(modes.Large).PeerTimeout}, nil
+	info := Info{Created: db.Created()}
+	if info.ServeMode, info.ServeModeKnown, err = db.ServeMode(); err != nil {
+		_ = db.Close()
+		return nil, dbError(err)
+	}
+	return fileRegistry{db: db, info: info, now: time.Now(), timeout: modes.DefaultTiming(modes.Large).PeerTimeout}, nil
 }
 
 // DialServer returns a client of the server that serves dbPath on
@@ -121,7 +146,12 @@ func sameFile(a, b string) bool {
 }
 
 // liveRegistry goes through the admin socket.
-type liveRegistry struct{ cl *Client }
+type liveRegistry struct {
+	cl   *Client
+	info Info
+}
+
+func (r liveRegistry) Info() Info { return r.info }
 
 func (r liveRegistry) Register(ts []store.Torrent) ([]store.RegisterResult, error) {
 	res, err := r.cl.Register(ts)
@@ -148,6 +178,7 @@ func (r liveRegistry) Close() error { r.cl.Close(); return nil }
 // of the last flush.
 type fileRegistry struct {
 	db      *store.DB
+	info    Info
 	now     time.Time
 	timeout time.Duration
 }
@@ -176,5 +207,7 @@ func (r fileRegistry) Purge(o store.PurgeOptions) (store.PurgeReport, error) {
 	rep, err := r.db.Purge(o)
 	return rep, dbError(err)
 }
+
+func (r fileRegistry) Info() Info { return r.info }
 
 func (r fileRegistry) Close() error { return dbError(r.db.Close()) }

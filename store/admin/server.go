@@ -321,6 +321,9 @@ func (s *Server) handlePurge(w http.ResponseWriter, r *http.Request) {
 	for i, h := range rep.Torrents {
 		resp.Torrents[i] = hex.EncodeToString(h[:])
 	}
+	for _, k := range rep.Kept {
+		resp.Kept = append(resp.Kept, wireKept{InfoHash: hex.EncodeToString(k.InfoHash[:]), Reason: k.Reason})
+	}
 	if !req.DryRun {
 		s.cfg.Log.Info().Int("torrents", len(rep.Torrents)).Int("peers", rep.Peers).
 			Int("swarms", rep.SwarmsDropped).Msg("admin: purged")

@@ -35,16 +35,18 @@ type Status struct {
 	Peers    int64     `json:"peers"`
 }
 
-// wireTorrent is store.Torrent on the wire. Modes and sources travel as
-// their stored numbers, so the conversion is exact both ways.
+// wireTorrent is store.Torrent on the wire. Modes and sources travel by
+// name, as `stats --json` prints them, so a script reading /v1/torrents and
+// one reading `stats --json` see the same values; names map one to one onto
+// the stored numbers, so the conversion is exact both ways.
 type wireTorrent struct {
 	InfoHash   string    `json:"infohash"`
 	Alias      string    `json:"alias,omitempty"`
 	Name       string    `json:"name"`
 	Size       int64     `json:"size"`
 	Private    bool      `json:"private,omitempty"`
-	Mode       uint8     `json:"mode"`
-	Source     uint8     `json:"source"`
+	Mode       string    `json:"mode"`
+	Source     string    `json:"source"`
 	Origin     string    `json:"origin,omitempty"`
 	Added      time.Time `json:"added,omitzero"`
 	LastActive time.Time `json:"last_active,omitzero"`
@@ -59,8 +61,8 @@ func toWire(t *store.Torrent) wireTorrent {
 		Name:       t.Name,
 		Size:       t.Size,
 		Private:    t.Private,
-		Mode:       uint8(t.Mode),
-		Source:     uint8(t.Source),
+		Mode:       t.Mode.String(),
+		Source:     t.Source.String(),
 		Origin:     t.Origin,
 		Added:      t.Added,
 		LastActive: t.LastActive,
@@ -79,8 +81,6 @@ func (w *wireTorrent) toStore() (store.Torrent, error) {
 		Name:       w.Name,
 		Size:       w.Size,
 		Private:    w.Private,
-		Mode:       modes.Mode(w.Mode),
-		Source:     store.Source(w.Source),
 		Origin:     w.Origin,
 		Added:      w.Added,
 		LastActive: w.LastActive,
@@ -89,6 +89,12 @@ func (w *wireTorrent) toStore() (store.Torrent, error) {
 		Leechers:   w.Leechers,
 	}
 	var err error
+	if t.Mode, err = modes.Parse(w.Mode); err != nil {
+		return t, err
+	}
+	if t.Source, err = store.ParseSource(w.Source); err != nil {
+		return t, err
+	}
 	if t.InfoHash, err = parseHex(w.InfoHash); err != nil {
 		return t, fmt.Errorf("infohash: %w", err)
 	}
@@ -97,12 +103,6 @@ func (w *wireTorrent) toStore() (store.Torrent, error) {
 			return t, fmt.Errorf("alias: %w", err)
 		}
 		t.HasAlias = true
-	}
-	if !t.Mode.Valid() {
-		return t, fmt.Errorf("unknown mode %d", w.Mode)
-	}
-	if t.Source > store.SourceOrganic {
-		return t, fmt.Errorf("unknown source %d", w.Source)
 	}
 	if t.Size < 0 {
 		return t, fmt.Errorf("negative size %d", t.Size)
@@ -145,9 +145,16 @@ type purgeRequest struct {
 }
 
 type purgeResponse struct {
-	Torrents      []string `json:"torrents"`
-	Peers         int      `json:"peers"`
-	SwarmsDropped int      `json:"swarms_dropped"`
+	Torrents      []string   `json:"torrents"`
+	Kept          []wireKept `json:"kept,omitempty"`
+	Peers         int        `json:"peers"`
+	SwarmsDropped int        `json:"swarms_dropped"`
+}
+
+// wireKept is a store.PurgeKept on the wire.
+type wireKept struct {
+	InfoHash string `json:"infohash"`
+	Reason   string `json:"reason"`
 }
 
 // streamItem is one line of the torrent stream: a torrent, or the closing

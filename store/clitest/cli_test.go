@@ -140,7 +140,7 @@ func TestImportStatsPurgeOffline(t *testing.T) {
 
 func TestDatabaseProblemsExit3(t *testing.T) {
 	dir := t.TempDir()
-	if r := run(t, nil, "stats", "--db", filepath.Join(dir, "missing.db")); r.code != 3 || !strings.Contains(r.stderr, "does not exist") {
+	if r := run(t, nil, "stats", "--db", filepath.Join(dir, "missing.db")); r.code != 3 || !strings.Contains(r.stderr, "no database at") {
 		t.Fatalf("missing database: exit %d\n%s", r.code, r.stderr)
 	}
 	garbage := filepath.Join(dir, "garbage.db")

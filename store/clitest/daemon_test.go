@@ -279,7 +279,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		if i > 0 {
 			body.WriteByte(',')
 		}
-		fmt.Fprintf(&body, `{"infohash":"%040x","name":"%s","source":2}`, i+1, strings.Repeat("n", 2000))
+		fmt.Fprintf(&body, `{"infohash":"%040x","name":"%s","source":"import"}`, i+1, strings.Repeat("n", 2000))
 	}
 	body.WriteString(`]}`)
 	resp, err := hc.Post("http://x/v1/register", "application/json", &body)

@@ -33,19 +33,53 @@ func Import(w io.Writer, ts []store.Torrent, results []store.RegisterResult, fai
 		default:
 			known++
 		}
-		fmt.Fprintf(w, "%-8s %x %s (%s)\n", what, t.InfoHash, t.Name, t.Origin)
+		name := t.Name
+		if name == "" {
+			name = "(name unknown)"
+		}
+		fmt.Fprintf(w, "%-8s %x %s (%s)\n", what, t.InfoHash, name, t.Origin)
 	}
 	fmt.Fprintf(w, "imported %d new, %d already registered, %d mode changed, %d failed\n", added, known, changed, failed)
 }
 
+// View says where the figures come from: what the operator must be told
+// to read them right.
+type View struct {
+	// Live: seeders, leechers and last activity are a running server's.
+	// Otherwise they are those of the server's last flush to the file.
+	Live bool
+	// ServeMode is the mode a torrent of mode Default follows: the running
+	// server's --mode, or the last server's; ServeModeKnown is false when
+	// no server has run on the database yet.
+	ServeMode      modes.Mode
+	ServeModeKnown bool
+}
+
+// effectiveMode is the mode a torrent follows.
+func (v View) effectiveMode(m modes.Mode) modes.Mode {
+	if m != modes.Default {
+		return m
+	}
+	if v.ServeModeKnown {
+		return v.ServeMode
+	}
+	return modes.Large // serve's default --mode
+}
+
 // torrentJSON is the stable JSON shape of one torrent for scripts.
 type torrentJSON struct {
-	InfoHash   string     `json:"infohash"`
-	Alias      string     `json:"alias,omitempty"`
-	Name       string     `json:"name"`
-	Size       int64      `json:"size"`
-	Private    bool       `json:"private"`
-	Mode       string     `json:"mode"`
+	InfoHash string `json:"infohash"`
+	Alias    string `json:"alias,omitempty"`
+	Name     string `json:"name"`
+	Size     int64  `json:"size"`
+	Private  bool   `json:"private"`
+	// Mode is the torrent's own mode ("default": it follows the server's);
+	// ModeInEffect is the one it follows.
+	Mode         string `json:"mode"`
+	ModeInEffect string `json:"mode_in_effect"`
+	// Live tells that seeders, leechers and last_active are a running
+	// server's, not those of its last flush.
+	Live       bool       `json:"live"`
 	Seeders    int        `json:"seeders"`
 	Leechers   int        `json:"leechers"`
 	Completed  uint64     `json:"completed"`
@@ -55,19 +89,21 @@ type torrentJSON struct {
 	Origin     string     `json:"origin,omitempty"`
 }
 
-func toJSON(t *store.Torrent) torrentJSON {
+func toJSON(t *store.Torrent, v View) torrentJSON {
 	j := torrentJSON{
-		InfoHash:  hex.EncodeToString(t.InfoHash[:]),
-		Name:      t.Name,
-		Size:      t.Size,
-		Private:   t.Private,
-		Mode:      t.Mode.String(),
-		Seeders:   t.Seeders,
-		Leechers:  t.Leechers,
-		Completed: t.Completed,
-		Added:     t.Added,
-		Source:    t.Source.String(),
-		Origin:    t.Origin,
+		InfoHash:     hex.EncodeToString(t.InfoHash[:]),
+		Name:         t.Name,
+		Size:         t.Size,
+		Private:      t.Private,
+		Mode:         t.Mode.String(),
+		ModeInEffect: v.effectiveMode(t.Mode).String(),
+		Live:         v.Live,
+		Seeders:      t.Seeders,
+		Leechers:     t.Leechers,
+		Completed:    t.Completed,
+		Added:        t.Added,
+		Source:       t.Source.String(),
+		Origin:       t.Origin,
 	}
 	if t.HasAlias {
 		j.Alias = hex.EncodeToString(t.Alias[:])
@@ -80,9 +116,9 @@ func toJSON(t *store.Torrent) torrentJSON {
 }
 
 // Torrent writes one torrent's figures.
-func Torrent(w io.Writer, t *store.Torrent, now time.Time, asJSON bool) error {
+func Torrent(w io.Writer, t *store.Torrent, now time.Time, v View, asJSON bool) error {
 	if asJSON {
-		return writeJSON(w, toJSON(t))
+		return writeJSON(w, toJSON(t, v))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "infohash\t%x\n", t.InfoHash)
@@ -91,21 +127,24 @@ func Torrent(w io.Writer, t *store.Torrent, now time.Time, asJSON bool) error {
 	}
 	name := t.Name
 	if name == "" {
-		name = "(unknown: registered by an announce)"
+		name = "(unknown: registered by an announce or by infohash)"
 	}
 	fmt.Fprintf(tw, "name\t%s\n", name)
 	if t.Size > 0 {
 		fmt.Fprintf(tw, "size\t%d bytes\n", t.Size)
 	}
-	mode := t.Mode.String()
-	if t.Mode == modes.Default {
-		mode = "default (follows serve --mode)"
-	}
-	fmt.Fprintf(tw, "mode\t%s\n", mode)
-	fmt.Fprintf(tw, "seeders\t%d\n", t.Seeders)
-	fmt.Fprintf(tw, "leechers\t%d\n", t.Leechers)
+	fmt.Fprintf(tw, "mode\t%s\n", modeLine(t.Mode, v))
+	effective := v.effectiveMode(t.Mode)
+	fmt.Fprintf(tw, "seeders\t%d%s\n", t.Seeders, countNote(effective, v))
+	fmt.Fprintf(tw, "leechers\t%d%s\n", t.Leechers, countNote(effective, v))
 	fmt.Fprintf(tw, "completed\t%d\n", t.Completed)
-	fmt.Fprintf(tw, "last active\t%s\n", when(t.LastActive, now))
+	last := when(t.LastActive, now)
+	if !v.Live && !t.LastActive.IsZero() {
+		// The file gets the time of the latest announce when a flush
+		// writes the torrent, at most once a minute.
+		last += ", as of the last flush (to within a minute)"
+	}
+	fmt.Fprintf(tw, "last active\t%s\n", last)
 	fmt.Fprintf(tw, "added\t%s\n", when(t.Added, now))
 	source := t.Source.String()
 	if t.Origin != "" {
@@ -118,6 +157,30 @@ func Torrent(w io.Writer, t *store.Torrent, now time.Time, asJSON bool) error {
 	return tw.Flush()
 }
 
+// modeLine names the mode in effect and why.
+func modeLine(m modes.Mode, v View) string {
+	switch {
+	case m != modes.Default:
+		return m.String() + " (its own, set by import --mode)"
+	case v.Live:
+		return v.ServeMode.String() + ", the server's default (serve --mode)"
+	case v.ServeModeKnown:
+		return v.ServeMode.String() + ", the default of the last serve (serve --mode)"
+	}
+	return "large, serve's default (no server has run on this database yet; serve --mode changes it)"
+}
+
+// countNote says how to read seeders and leechers that are not live.
+func countNote(effective modes.Mode, v View) string {
+	switch {
+	case v.Live:
+		return ""
+	case effective.PersistsPeers():
+		return " (as of the last flush; no server is running)"
+	}
+	return fmt.Sprintf(" (%s keeps no peers on disk: a running server shows live counts)", effective)
+}
+
 func when(t, now time.Time) string {
 	if t.IsZero() {
 		return "never"
@@ -127,6 +190,9 @@ func when(t, now time.Time) string {
 
 // Summary adds up the registry for `stats` without an infohash.
 type Summary struct {
+	// View says where the figures come from; set it before Write.
+	View      View           `json:"-"`
+	Live      bool           `json:"live"`
 	Torrents  int            `json:"torrents"`
 	ByMode    map[string]int `json:"by_mode"`
 	Seeders   int            `json:"seeders"`
@@ -157,6 +223,7 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 	if s.ByMode == nil {
 		s.ByMode = map[string]int{}
 	}
+	s.Live = s.View.Live
 	if asJSON {
 		return writeJSON(w, s)
 	}
@@ -168,10 +235,18 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 	}
 	sort.Strings(names)
 	for _, m := range names {
-		fmt.Fprintf(tw, "  %s\t%d\n", m, s.ByMode[m])
+		label := m
+		if m == modes.Default.String() {
+			label = "default (" + s.View.effectiveMode(modes.Default).String() + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%d\n", label, s.ByMode[m])
 	}
-	fmt.Fprintf(tw, "seeders\t%d\n", s.Seeders)
-	fmt.Fprintf(tw, "leechers\t%d\n", s.Leechers)
+	note := ""
+	if !s.View.Live {
+		note = " (as of the last flush, large torrents only; no server is running)"
+	}
+	fmt.Fprintf(tw, "seeders\t%d%s\n", s.Seeders, note)
+	fmt.Fprintf(tw, "leechers\t%d%s\n", s.Leechers, note)
 	fmt.Fprintf(tw, "completed\t%d\n", s.Completed)
 	fmt.Fprintf(tw, "active in the last day\t%d\n", s.Active)
 	return tw.Flush()
@@ -186,7 +261,14 @@ func Purge(w io.Writer, rep *store.PurgeReport, dryRun bool) {
 	for _, h := range rep.Torrents {
 		fmt.Fprintf(w, "%s torrent %x\n", verb, h)
 	}
-	fmt.Fprintf(w, "%s %d torrents, %d expired peers, %d empty swarms\n", verb, len(rep.Torrents), rep.Peers, rep.SwarmsDropped)
+	for _, k := range rep.Kept {
+		fmt.Fprintf(w, "skipped torrent %x: %s\n", k.InfoHash, k.Reason)
+	}
+	fmt.Fprintf(w, "%s %d torrents, %d expired peers, %d empty swarms", verb, len(rep.Torrents), rep.Peers, rep.SwarmsDropped)
+	if len(rep.Kept) > 0 {
+		fmt.Fprintf(w, "; skipped %d stale torrents still under --dir", len(rep.Kept))
+	}
+	fmt.Fprintln(w)
 }
 
 func writeJSON(w io.Writer, v any) error {
