@@ -640,6 +640,7 @@ func TestPurgeKeepsTorrentsStillUnderDir(t *testing.T) {
 	if err := st.Torrents(func(tor *Torrent) error { h = tor.InfoHash; return nil }); err != nil {
 		t.Fatal(err)
 	}
+	announce(t, st, h, 1, 100, EventStarted) // a completion counts from a known leecher
 	announce(t, st, h, 1, 0, EventCompleted)
 	clk.Add(48 * time.Hour)
 	t.Chdir(t.TempDir())

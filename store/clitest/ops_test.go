@@ -162,6 +162,8 @@ func TestPurgeLeavesDirTorrents(t *testing.T) {
 	}
 	copyTorrent(t, torrents, "v1-single.torrent")
 	s := startServer(t, "--db", db, "--dir", torrents)
+	// A completion counts from a peer the swarm knew as a leecher.
+	s.get(t, "/announce", announceQuery(v1Single, 7001, 100, "started"))
 	s.get(t, "/announce", announceQuery(v1Single, 7001, 0, "completed"))
 	s.stop(t)
 
