@@ -740,7 +740,7 @@ func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
 	if err := s.tracker.Announce(&c.req, &c.resp); err != nil {
 		return c.appendError(buf, err)
 	}
-	return AppendAnnounce(buf, &c.resp, opts.Compact)
+	return AppendAnnounceSeen(buf, &c.resp, opts.Compact, addr)
 }
 
 // scrape handles a scrape query and appends the answer to buf; unknown
