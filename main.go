@@ -189,7 +189,7 @@ func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{
 			Name:    "db",
-			Usage:   "the database file",
+			Usage:   "the database file at `PATH`",
 			EnvVars: []string{"JOHNLOCKE_DB"},
 			Value:   "johnlocke.db",
 		},
@@ -199,8 +199,9 @@ func globalFlags() []cli.Flag {
 			Usage:   "log runtime detail",
 		},
 		&cli.StringFlag{
-			Name:  "admin",
-			Usage: "the admin socket of `serve` (default: the database path with .sock appended)",
+			Name:        "admin",
+			Usage:       "the admin socket at `PATH` of a running serve",
+			DefaultText: "the database path with .sock appended",
 		},
 	}
 }
@@ -237,8 +238,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Usage:     "register .torrent files (files or folders)",
 				ArgsUsage: "PATH...",
 				Flags: withGlobals(&cli.StringFlag{
-					Name:  "mode",
-					Usage: "mode for these torrents: small, large or surge (default: follow serve --mode)",
+					Name:        "mode",
+					Usage:       "`MODE` for these torrents: small, large or surge",
+					DefaultText: "follow serve --mode",
 				}, maxTorrentSizeFlag()),
 				Action: func(c *cli.Context) error { return importCmd(c, stdout) },
 			},
@@ -258,7 +260,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: withGlobals(
 					&cli.StringFlag{
 						Name:  "older-than",
-						Usage: "remove torrents neither announced nor added for this long (e.g. 90d, 720h); unset keeps all torrents",
+						Usage: "remove torrents neither announced nor added for this `AGE` (e.g. 90d, 720h); unset keeps all torrents",
 					},
 					&cli.BoolFlag{Name: "dry-run", Usage: "say what would be removed, change nothing"},
 				),
@@ -322,20 +324,20 @@ func appAction(c *cli.Context, stdout io.Writer) error {
 
 func loadtestFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:6969", Usage: "tracker host:port"},
-		&cli.StringFlag{Name: "protocol", Value: "udp", Usage: "http or udp"},
-		&cli.StringFlag{Name: "path", Value: "/announce", Usage: "HTTP announce path"},
-		&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "parallel workers (HTTP connections or UDP sockets)"},
-		&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long to run"},
-		&cli.Int64Flag{Name: "requests", Usage: "stop after this many announces (0: run for --duration)"},
-		&cli.IntFlag{Name: "torrents", Value: 1000, Usage: "distinct infohashes to announce"},
-		&cli.IntFlag{Name: "peers", Value: 10000, Usage: "distinct simulated peers"},
-		&cli.StringFlag{Name: "infohashes", Usage: "file of infohashes (40 hex a line) to announce instead of generated ones"},
-		&cli.IntFlag{Name: "numwant", Value: 50, Usage: "numwant sent with every announce"},
-		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the workload"},
-		&cli.IntFlag{Name: "rate", Usage: "target announces per second overall (0: as fast as answered)"},
+		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:6969", Usage: "tracker `HOST:PORT`"},
+		&cli.StringFlag{Name: "protocol", Value: "udp", Usage: "`PROTOCOL`: http or udp"},
+		&cli.StringFlag{Name: "path", Value: "/announce", Usage: "HTTP announce `PATH`"},
+		&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "`N` parallel workers (HTTP connections or UDP sockets)"},
+		&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "`DURATION` to run for"},
+		&cli.Int64Flag{Name: "requests", Usage: "stop after `N` announces (0: run for --duration)"},
+		&cli.IntFlag{Name: "torrents", Value: 1000, Usage: "`N` distinct infohashes to announce"},
+		&cli.IntFlag{Name: "peers", Value: 10000, Usage: "`N` distinct simulated peers"},
+		&cli.StringFlag{Name: "infohashes", Usage: "`FILE` of infohashes (40 hex a line) to announce instead of generated ones"},
+		&cli.IntFlag{Name: "numwant", Value: 50, Usage: "`N` sent as numwant with every announce"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "`SEED` of the workload"},
+		&cli.IntFlag{Name: "rate", Usage: "target `RATE` of announces per second overall (0: as fast as answered)"},
 		&cli.BoolFlag{Name: "no-keepalive", Usage: "HTTP: one connection per announce"},
-		&cli.StringFlag{Name: "source", Usage: "local address every worker sends from (e.g. 127.0.0.2), instead of one loopback address per worker"},
+		&cli.StringFlag{Name: "source", Usage: "local `ADDR` every worker sends from (e.g. 127.0.0.2), instead of one loopback address per worker"},
 	}
 }
 
@@ -429,27 +431,27 @@ func parseAge(s string) (time.Duration, error) {
 
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "http", Value: ":6969", Usage: "HTTP listen address for announce and scrape (empty: no HTTP)"},
-		&cli.StringFlag{Name: "udp", Value: ":6969", Usage: "UDP listen address for BEP 15 announce and scrape (empty: no UDP)"},
-		&cli.IntFlag{Name: "udp-sockets", DefaultText: "GOMAXPROCS, the CPUs the process may use", Usage: "UDP sockets sharing --udp's port (SO_REUSEPORT), each with its own reader"},
-		&cli.StringFlag{Name: "mode", Value: "large", Usage: "swarm mode for torrents without their own: small, large or surge"},
-		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under this directory at start"},
-		&cli.BoolFlag{Name: "scan", Usage: "rescan --dir periodically and on SIGHUP (default: on when --dir exists)"},
-		&cli.DurationFlag{Name: "scan-interval", Value: time.Minute, Usage: "how often --scan rescans --dir"},
+		&cli.StringFlag{Name: "http", Value: ":6969", Usage: "HTTP listen `ADDR` for announce and scrape (empty: no HTTP)"},
+		&cli.StringFlag{Name: "udp", Value: ":6969", Usage: "UDP listen `ADDR` for BEP 15 announce and scrape (empty: no UDP)"},
+		&cli.IntFlag{Name: "udp-sockets", DefaultText: "GOMAXPROCS, the CPUs the process may use", Usage: "`N` UDP sockets sharing --udp's port (SO_REUSEPORT), each with its own reader"},
+		&cli.StringFlag{Name: "mode", Value: "large", Usage: "swarm `MODE` for torrents without their own: small, large or surge"},
+		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under `DIR` at start"},
+		&cli.BoolFlag{Name: "scan", DefaultText: "on when --dir exists", Usage: "rescan --dir periodically and on SIGHUP"},
+		&cli.DurationFlag{Name: "scan-interval", Value: time.Minute, Usage: "`DURATION` between two rescans of --dir under --scan"},
 		maxTorrentSizeFlag(),
 		&cli.BoolFlag{Name: "locked", Value: true, Usage: "refuse announces for unregistered torrents; --locked=false registers them on first announce"},
-		&cli.IntFlag{Name: "maxpeers", Value: 50, Usage: "largest peer list ever returned"},
-		&cli.IntFlag{Name: "max-torrents", Value: store.DefaultMaxTorrents, Usage: "most torrents organic registration (--locked=false) may reach"},
-		&cli.IntFlag{Name: "max-torrents-per-ip", DefaultText: "1% of --max-torrents", Usage: "most organic torrents one source address (IPv4, or IPv6 /64) may hold; 0: no per-address bound"},
-		&cli.IntFlag{Name: "max-peers-total", Value: store.DefaultMaxPeersTotal, Usage: "peer budget: past it new peers get lists but are not stored"},
-		&cli.DurationFlag{Name: "interval", Usage: "announce interval for every mode (default: the mode's own)"},
-		&cli.DurationFlag{Name: "min-interval", Usage: "min interval for every mode (default: the mode's own)"},
-		&cli.DurationFlag{Name: "flush-interval", Value: store.DefaultFlushInterval, Usage: "how often changed state is written to the database"},
-		&cli.IntFlag{Name: "gc-percent", Value: daemon.DefaultGCPercent, Usage: "let the heap grow this many percent past its live data before collecting (GOGC; default: GOGC when set, else 20); a negative value turns collection off"},
-		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "address or CIDR of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable)"},
+		&cli.IntFlag{Name: "maxpeers", Value: 50, Usage: "largest peer list ever returned, `N` peers"},
+		&cli.IntFlag{Name: "max-torrents", Value: store.DefaultMaxTorrents, Usage: "most torrents, `N`, organic registration (--locked=false) may reach"},
+		&cli.IntFlag{Name: "max-torrents-per-ip", DefaultText: "1% of --max-torrents", Usage: "most organic torrents, `N`, one source address (IPv4, or IPv6 /64) may hold; 0: no per-address bound"},
+		&cli.IntFlag{Name: "max-peers-total", Value: store.DefaultMaxPeersTotal, Usage: "peer budget of `N` peers: past it new peers get lists but are not stored"},
+		&cli.DurationFlag{Name: "interval", DefaultText: "the mode's own", Usage: "announce interval `DURATION` for every mode"},
+		&cli.DurationFlag{Name: "min-interval", DefaultText: "the mode's own", Usage: "min interval `DURATION` for every mode"},
+		&cli.DurationFlag{Name: "flush-interval", Value: store.DefaultFlushInterval, Usage: "`DURATION` between two writes of changed state to the database"},
+		&cli.IntFlag{Name: "gc-percent", Value: daemon.DefaultGCPercent, DefaultText: "$GOGC when set, else 20", Usage: "let the heap grow `PERCENT` past its live data before collecting (GOGC); a negative value turns collection off"},
+		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "`CIDR` (or address) of a reverse proxy whose X-Forwarded-For / X-Real-IP is believed (repeatable)"},
 		&cli.BoolFlag{Name: "daemon", Usage: "detach and run in the background, writing --pidfile"},
-		&cli.StringFlag{Name: "pidfile", Value: daemon.DefaultPidFile, Usage: "where --daemon writes its pid (written without --daemon too when given)"},
-		&cli.StringFlag{Name: "log-file", Usage: "log to this file instead of stdout; SIGHUP reopens it"},
+		&cli.StringFlag{Name: "pidfile", Value: daemon.DefaultPidFile, Usage: "`PATH` where --daemon writes its pid (written without --daemon too when given)"},
+		&cli.StringFlag{Name: "log-file", Usage: "log to the file at `PATH` instead of stdout; SIGHUP reopens it"},
 	}
 }
 
@@ -959,7 +961,7 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 // both read .torrent files under one bound.
 func maxTorrentSizeFlag() cli.Flag {
 	return &cli.StringFlag{Name: "max-torrent-size", Value: "16MiB",
-		Usage: "largest .torrent file read, in bytes (or with KiB, MiB); larger files are refused by name"}
+		Usage: "largest .torrent file read, a `SIZE` in bytes (or with KiB, MiB); larger files are refused by name"}
 }
 
 // torrentSize reads --max-torrent-size: bytes, KiB or MiB, within the
