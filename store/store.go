@@ -102,6 +102,8 @@ type Store struct {
 
 	// scan remembers the files ScanDir has read.
 	scan dirScan
+	// banned is the deny list (remove --ban), for unregistered infohashes.
+	banned banSet
 }
 
 type shard struct {
@@ -172,6 +174,10 @@ func Open(path string, cfg Config) (*Store, error) {
 	}
 	s := newStore(db, cfg)
 	if err := s.load(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.loadBanned(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
