@@ -251,7 +251,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: withGlobals(&cli.BoolFlag{
 					Name:  "json",
 					Usage: "print JSON for scripts",
-				}),
+				}, bannedFlag()),
 				Action: func(c *cli.Context) error { return statsCmd(c, stdout) },
 			},
 			{
@@ -280,6 +280,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 		},
 	}
+	app.Commands = append(app.Commands, banCommands(stdout)...)
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = onUsageError
 	}
@@ -948,6 +949,9 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 			return err
 		}
 		report.Import(stdout, ts, results, failed)
+		if err := refuseBanned(results); err != nil {
+			return err
+		}
 	} else {
 		report.Import(stdout, nil, nil, failed)
 	}
@@ -995,6 +999,9 @@ func absPath(p string) string {
 
 // statsCmd prints one torrent's figures or a summary of all.
 func statsCmd(c *cli.Context, stdout io.Writer) error {
+	if c.Bool("banned") {
+		return bannedCmd(c, stdout)
+	}
 	if c.NArg() > 1 {
 		return usageError("stats takes at most one infohash")
 	}

@@ -253,6 +253,10 @@ func (s *Store) ScanDir(dir string) (ScanResult, error) {
 			if r.Added {
 				res.Added++
 			}
+			if r.Banned {
+				// Read again only when it changes, or after an unban.
+				s.cfg.Log.Warn().Str("file", paths[i]).Hex("info_hash", r.InfoHash[:]).Msg("skipping banned torrent")
+			}
 			next[paths[i]] = read[paths[i]]
 		}
 	}

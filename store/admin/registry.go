@@ -20,6 +20,7 @@ type Registry interface {
 	Torrent(hash [20]byte) (store.Torrent, bool, error)
 	Torrents(fn func(*store.Torrent) error) error
 	Purge(o store.PurgeOptions) (store.PurgeReport, error)
+	Banlist
 	Close() error
 }
 
