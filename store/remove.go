@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -271,6 +273,12 @@ func (s *Store) loadBanned() error {
 // only on disk would come back at the next flush) and, with ban, puts them
 // on the deny list; see DB.Remove.
 func (s *Store) Remove(hashes [][20]byte, ban bool, reason string) ([]RemoveResult, error) {
+	return s.remove(hashes, ban, reason, true)
+}
+
+// remove is Remove; rescan makes the next --dir scan read every file again
+// (so a removed torrent whose file is there comes back).
+func (s *Store) remove(hashes [][20]byte, ban bool, reason string, rescan bool) ([]RemoveResult, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if ban {
@@ -296,9 +304,11 @@ func (s *Store) Remove(hashes [][20]byte, ban bool, reason string) ([]RemoveResu
 		s.banned.update(names, nil)
 	}
 	s.dropTorrents(names)
-	// A removed torrent whose file is still under --dir comes back at the
-	// next scan unless it is banned, as after a purge.
-	s.scan.purged.Store(true)
+	if rescan {
+		// A removed torrent whose file is still under --dir comes back at
+		// the next scan unless it is banned, as after a purge.
+		s.scan.purged.Store(true)
+	}
 	return results, nil
 }
 
@@ -318,3 +328,79 @@ func (s *Store) Unban(hashes [][20]byte) ([]bool, error) {
 
 // Banned returns the deny list in infohash order.
 func (s *Store) Banned() ([]Ban, error) { return s.db.Banned() }
+
+// forEachRecord calls fn for every registered torrent's record, without
+// counts.
+func (d *DB) forEachRecord(fn func(t *Torrent) error) error {
+	err := d.bolt.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(migrate.BucketTorrents).ForEach(func(k, v []byte) error {
+			t, err := decodeRecord(k, v)
+			if err != nil {
+				return err
+			}
+			return fn(&t)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// underDir reports whether path lies inside dir, both as given (a torrent
+// registered from another directory, or under another spelling of it, is
+// left alone).
+func underDir(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && rel != ".."
+}
+
+// unregisterGone unregisters the torrents a --dir scan registered whose
+// file the last walk of dir did not find: not at its path (walked, read or
+// seen unchanged) holding it, and not, for a file moved or copied within
+// dir, under its infohash (live maps each file to the torrent it holds). Torrents from import or organic registration, and those
+// from files outside dir, are left alone. Each is logged by name.
+func (s *Store) unregisterGone(dir string, read, seen map[string]fileStamp, live map[string][20]byte) (int, error) {
+	liveHashes := make(map[[20]byte]struct{}, len(live))
+	for _, h := range live {
+		liveHashes[h] = struct{}{}
+	}
+	var gone []Torrent
+	err := s.db.forEachRecord(func(t *Torrent) error {
+		if t.Source != SourceDir || !underDir(dir, t.Origin) {
+			return nil
+		}
+		_, walked := seen[t.Origin]
+		_, tried := read[t.Origin]
+		_, elsewhere := liveHashes[t.InfoHash]
+		// A file that now holds another torrent no longer holds this
+		// one; a file that could not be read this time keeps its own.
+		h, known := live[t.Origin]
+		there := (walked || tried) && (!known || h == t.InfoHash)
+		if !there && !elsewhere {
+			gone = append(gone, Torrent{InfoHash: t.InfoHash, Name: t.Name, Origin: t.Origin})
+		}
+		return nil
+	})
+	if err != nil || len(gone) == 0 {
+		return 0, err
+	}
+	hashes := make([][20]byte, len(gone))
+	for i := range gone {
+		hashes[i] = gone[i].InfoHash
+	}
+	results, err := s.remove(hashes, false, "", false)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, r := range results {
+		if !r.Removed {
+			continue
+		}
+		n++
+		s.cfg.Log.Info().Str("file", gone[i].Origin).Str("name", gone[i].Name).Hex("info_hash", gone[i].InfoHash[:]).
+			Msg("unregistered torrent: its file is gone from --dir")
+	}
+	return n, nil
+}
