@@ -453,6 +453,8 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "daemon", Usage: "detach and run in the background, writing --pidfile"},
 		&cli.StringFlag{Name: "pidfile", Value: daemon.DefaultPidFile, Usage: "`PATH` where --daemon writes its pid (written without --daemon too when given)"},
 		&cli.StringFlag{Name: "log-file", Usage: "log to the file at `PATH` instead of stdout; SIGHUP reopens it"},
+		&cli.BoolFlag{Name: "full-scrape", Usage: "answer /scrape without an infohash with every torrent's counts (small-mode torrents left out)"},
+		&cli.DurationFlag{Name: "full-scrape-interval", Value: announce.DefaultFullScrapeInterval, Usage: "rebuild the --full-scrape answer at most once per `DURATION`"},
 	}
 }
 
@@ -478,6 +480,10 @@ const (
 	maxFlushInterval = 24 * time.Hour
 	// minScanInterval bounds --scan-interval: each rescan walks all of --dir.
 	minScanInterval = time.Second
+	// minFullScrapeInterval bounds --full-scrape-interval: a build locks
+	// every shard in turn and copies a million torrents' counts, work that
+	// more often than this would be spent on answers nobody reads.
+	minFullScrapeInterval = 10 * time.Second
 	// maxUDPSockets bounds --udp-sockets: each socket has its own reader
 	// and a receive buffer of up to 4 MiB.
 	maxUDPSockets = 1024
@@ -512,6 +518,10 @@ type serveConfig struct {
 	Daemon           bool
 	PidFile          string // "" writes no pid file
 	LogFile          string // "" logs to stdout
+	// FullScrape makes /scrape without an infohash answer with every
+	// torrent, rebuilt at most every FullScrapeInterval.
+	FullScrape         bool
+	FullScrapeInterval time.Duration
 }
 
 // parseServeConfig turns serve's command line into a serveConfig. Every
@@ -537,6 +547,10 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 		KeepGOGC:      !c.IsSet("gc-percent") && os.Getenv("GOGC") != "",
 		Daemon:        c.Bool("daemon"),
 		LogFile:       c.String("log-file"),
+	}
+	cfg.FullScrape, cfg.FullScrapeInterval = c.Bool("full-scrape"), c.Duration("full-scrape-interval")
+	if err := durationIn("full-scrape-interval", cfg.FullScrapeInterval, minFullScrapeInterval, math.MaxInt64); err != nil {
+		return cfg, err
 	}
 	if c.NArg() > 0 {
 		return cfg, usageError("serve takes no arguments, got %q", c.Args().First())
@@ -841,8 +855,10 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 	)
 	if len(lns) > 0 {
 		httpSrv = announce.NewHTTPServer(st, announce.HTTPConfig{
-			MaxPeers:       cfg.MaxPeers,
-			TrustedProxies: cfg.TrustedProxy,
+			MaxPeers:           cfg.MaxPeers,
+			TrustedProxies:     cfg.TrustedProxy,
+			FullScrape:         cfg.FullScrape,
+			FullScrapeInterval: cfg.FullScrapeInterval,
 		}, log)
 		for _, ln := range lns {
 			go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()

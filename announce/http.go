@@ -65,6 +65,13 @@ type HTTPConfig struct {
 	// MaxPeers sizes each connection's peer buffers (MaxPeers compact
 	// entries per family); the store enforces the cap itself.
 	MaxPeers int
+	// FullScrape answers a scrape without an infohash with every
+	// torrent's counts (see runFullScrape), when the Tracker is also a
+	// FullScraper; otherwise such a scrape gets ErrFullScrape.
+	FullScrape bool
+	// FullScrapeInterval is how often, at most, the full scrape answer is
+	// rebuilt.
+	FullScrapeInterval time.Duration
 }
 
 func (c HTTPConfig) withDefaults() HTTPConfig {
@@ -82,6 +89,9 @@ func (c HTTPConfig) withDefaults() HTTPConfig {
 	}
 	if c.MaxPeers <= 0 {
 		c.MaxPeers = DefaultMaxPeers
+	}
+	if c.FullScrapeInterval <= 0 {
+		c.FullScrapeInterval = DefaultFullScrapeInterval
 	}
 	return c
 }
@@ -105,6 +115,19 @@ type HTTPServer struct {
 	conns     map[*conn]struct{}
 	drained   chan struct{} // closed once closing and no connection is left
 	isDrained bool
+
+	// quit is closed when shutdown begins, for the full scrape builder.
+	quit chan struct{}
+	// full is the last full scrape answer built; fullWanted asks the
+	// builder for a new one. The builder, started by the first Serve, is
+	// counted in fullWG.
+	full       atomic.Pointer[fullScrape]
+	fullWanted chan struct{}
+	// fullBuilt is signalled (without waiting) after each build, for a
+	// test to wait on.
+	fullBuilt chan struct{}
+	fullOnce  sync.Once
+	fullWG    sync.WaitGroup
 }
 
 // NewHTTPServer returns a server answering from t. It does not listen:
@@ -117,6 +140,10 @@ func NewHTTPServer(t Tracker, cfg HTTPConfig, log zerolog.Logger) *HTTPServer {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		drained:   make(chan struct{}),
+		quit:      make(chan struct{}),
+		// One pending rebuild is all a builder needs to know of.
+		fullWanted: make(chan struct{}, 1),
+		fullBuilt:  make(chan struct{}, 1),
 	}
 	s.pool.New = func() any { return newConn(s) }
 	return s
@@ -146,6 +173,12 @@ func (s *HTTPServer) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stop := context.AfterFunc(ctx, s.beginShutdown)
 	defer stop()
+	if fs, ok := s.tracker.(FullScraper); ok && s.cfg.FullScrape {
+		s.fullOnce.Do(func() {
+			s.fullWG.Add(1)
+			go s.runFullScrape(ctx, fs)
+		})
+	}
 
 	var err error
 	if raw != nil {
@@ -232,6 +265,7 @@ func (s *HTTPServer) Shutdown(ctx context.Context) error {
 	s.beginShutdown()
 	select {
 	case <-s.drained:
+		s.fullWG.Wait() // the builder stops at quit, after a build in progress
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
@@ -255,6 +289,7 @@ func (s *HTTPServer) beginShutdown() {
 	if s.closing.Swap(true) {
 		return
 	}
+	close(s.quit)
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -554,6 +589,7 @@ type httpHead struct {
 	hasBody   bool
 	xff       []byte // the last X-Forwarded-For header
 	realIP    []byte // the last X-Real-IP header
+	acceptEnc []byte // the last Accept-Encoding header
 }
 
 // parseHead parses a request head. It returns 0 or the status of the error
@@ -610,9 +646,11 @@ func parseHead(b []byte, h *httpHead) int {
 			if equalFold(name, "transfer-encoding") {
 				h.hasBody = true
 			}
-		case len("x-forwarded-for"):
+		case len("x-forwarded-for"): // and len("accept-encoding")
 			if equalFold(name, "x-forwarded-for") {
 				h.xff = val
+			} else if equalFold(name, "accept-encoding") {
+				h.acceptEnc = val
 			}
 		case len("x-real-ip"):
 			if equalFold(name, "x-real-ip") {
@@ -677,7 +715,12 @@ func (c *conn) handle(head []byte) bool {
 		buf = c.announce(buf, query, &h)
 		s.log.Debug().Hex("info_hash", c.req.InfoHash[:]).Uint8("event", uint8(c.req.Event)).Msg("http announce")
 	case "scrape", "scrape.php":
-		buf = c.scrape(buf, query)
+		var full []byte
+		if buf, full = c.scrape(buf, query, &h); full != nil {
+			s.log.Debug().Msg("http full scrape")
+			c.write(full)
+			return false // the answer says Connection: close
+		}
 		s.log.Debug().Msg("http scrape")
 	default:
 		s.log.Debug().Msg("http request for an unknown path")
@@ -744,11 +787,20 @@ func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
 }
 
 // scrape handles a scrape query and appends the answer to buf; unknown
-// infohashes are left out.
-func (c *conn) scrape(buf, query []byte) []byte {
+// infohashes are left out. A full scrape, when the server makes them, is
+// answered with full instead: a whole cached HTTP response.
+func (c *conn) scrape(buf, query []byte, h *httpHead) (_, full []byte) {
 	n, err := ParseScrapeQuery(query, &c.hashes)
+	if err == ErrFullScrape && c.srv.cfg.FullScrape {
+		if _, ok := c.srv.tracker.(FullScraper); ok {
+			if full = c.srv.fullScrapeAnswer(acceptsGzip(h.acceptEnc)); full == nil {
+				return AppendFailure(buf, string(ErrFullScrapeNotReady)), nil
+			}
+			return buf, full
+		}
+	}
 	if err != nil {
-		return c.appendError(buf, err)
+		return c.appendError(buf, err), nil
 	}
 	buf = AppendScrapeStart(buf)
 	for i := range n {
@@ -756,7 +808,7 @@ func (c *conn) scrape(buf, query []byte) []byte {
 			buf = AppendScrapeFile(buf, c.hashes[i], counts)
 		}
 	}
-	return AppendScrapeEnd(buf)
+	return AppendScrapeEnd(buf), nil
 }
 
 // appendError appends the bencoded failure for err: its own text for a
@@ -900,7 +952,11 @@ func (c *conn) write(b []byte) bool {
 	if c.nc == nil {
 		return c.writeRaw(b)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	timeout := c.srv.cfg.WriteTimeout
+	if len(b) > bigAnswer {
+		timeout = max(timeout, fullScrapeWriteTimeout)
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := c.nc.Write(b); err != nil {
 		c.srv.log.Debug().Err(err).Msg("http write failed")
 		return false
