@@ -177,8 +177,12 @@ func takesValue(fs []cli.Flag, arg string) bool {
 			if n != name {
 				continue
 			}
-			_, isBool := f.(*cli.BoolFlag)
-			return !isBool
+			// Asked of the flag, not its type: serve's flags are altsrc's
+			// wrappers (see withConfigFile).
+			if df, ok := f.(cli.DocGenerationFlag); ok {
+				return df.TakesValue()
+			}
+			return true
 		}
 	}
 	return false
@@ -208,6 +212,7 @@ func globalFlags() []cli.Flag {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	withGlobals := func(fs ...cli.Flag) []cli.Flag { return append(globalFlags(), fs...) }
+	serveFlags := serveCommandFlags()
 	app := &cli.App{
 		Name:  "johnlocke",
 		Usage: "a BitTorrent tracker daemon that shapes each swarm",
@@ -229,7 +234,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:      "serve",
 				Usage:     "run the tracker",
-				Flags:     withGlobals(serveFlags()...),
+				Flags:     serveFlags,
+				Before:    loadConfigFile(serveFlags),
 				Action:    func(c *cli.Context) error { return serveCmd(c, stdout) },
 				ArgsUsage: " ",
 			},
