@@ -84,44 +84,52 @@ func (s *HTTPServer) buildFullScrape(fs FullScraper, buf []store.ScrapeEntry) []
 	if old := s.full.Load(); old != nil {
 		size = old.plainBytes
 	}
-	body := AppendScrapeStart(make([]byte, 0, size+64))
+	// Both answers are built behind fullHeadroom bytes, where their
+	// headers go once the length is known: tens of MiB are never copied.
+	plain := AppendScrapeStart(make([]byte, fullHeadroom, fullHeadroom+size+64))
 	n := 0
 	buf = fs.ScrapeAll(buf, func(e store.ScrapeEntry) {
-		body = AppendScrapeFile(body, e.InfoHash, e.Counts)
+		plain = AppendScrapeFile(plain, e.InfoHash, e.Counts)
 		n++
 	})
-	body = AppendScrapeEnd(body)
-	var zbuf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&zbuf, gzip.BestSpeed) // a valid level: no error
-	_, _ = zw.Write(body)                               // a bytes.Buffer takes everything
+	plain = AppendScrapeEnd(plain)
+	zbuf := bytes.NewBuffer(make([]byte, fullHeadroom, fullHeadroom+len(plain)/2))
+	zw, _ := gzip.NewWriterLevel(zbuf, gzip.BestSpeed) // a valid level: no error
+	_, _ = zw.Write(plain[fullHeadroom:])              // a bytes.Buffer takes everything
 	_ = zw.Close()
 	f := &fullScrape{
 		built:      time.Now(),
-		plain:      fullScrapeResponse(body, ""),
-		gz:         fullScrapeResponse(zbuf.Bytes(), "Content-Encoding: gzip\r\n"),
+		plain:      withHeader(plain, ""),
+		gz:         withHeader(zbuf.Bytes(), "Content-Encoding: gzip\r\n"),
 		torrents:   n,
-		plainBytes: len(body),
+		plainBytes: len(plain) - fullHeadroom,
 	}
 	s.full.Store(f)
 	select {
 	case s.fullBuilt <- struct{}{}:
 	default: // nobody waits
 	}
-	s.log.Debug().Int("torrents", n).Int("bytes", len(body)).Int("gzip_bytes", zbuf.Len()).
+	s.log.Debug().Int("torrents", n).Int("bytes", f.plainBytes).Int("gzip_bytes", zbuf.Len()-fullHeadroom).
 		Int64("took_ms", time.Since(start).Milliseconds()).Msg("built the full scrape")
 	return buf
 }
 
-// fullScrapeResponse is a whole HTTP response carrying body.
-func fullScrapeResponse(body []byte, extra string) []byte {
-	var h []byte
-	h = append(h, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "...)
-	h = strconv.AppendInt(h, int64(len(body)), 10)
+// fullHeadroom is room before a full scrape body for its status line and
+// headers.
+const fullHeadroom = 192
+
+// withHeader writes the status line and headers of the body at
+// buf[fullHeadroom:] right before it and returns the whole HTTP response.
+func withHeader(buf []byte, extra string) []byte {
+	var hb [fullHeadroom]byte
+	h := append(hb[:0], "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "...)
+	h = strconv.AppendInt(h, int64(len(buf)-fullHeadroom), 10)
 	h = append(h, "\r\nVary: Accept-Encoding\r\nConnection: close\r\n"...)
 	h = append(h, extra...)
 	h = append(h, "\r\n"...)
-	out := make([]byte, 0, len(h)+len(body))
-	return append(append(out, h...), body...)
+	start := fullHeadroom - len(h)
+	copy(buf[start:], h)
+	return buf[start:]
 }
 
 // fullScrapeAnswer returns the cached full scrape answer for a request that
