@@ -800,7 +800,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		if err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
-		log.Info().Str("dir", cfg.Dir).Int("found", res.Found).Int("added", res.Added).Int("failed", res.Failed).Msg("loaded torrent directory")
+		log.Info().Str("dir", cfg.Dir).Int("found", res.Found).Int("added", res.Added).Int("failed", res.Failed).Int("removed", res.Removed).Msg("loaded torrent directory")
 		// SIGHUP rescans --dir; --scan adds a periodic rescan.
 		var every time.Duration
 		if cfg.Scan {
