@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,13 +21,17 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 	"go.etcd.io/bbolt"
+	"gopkg.in/yaml.v3"
 
 	"johnlocke/announce"
 	"johnlocke/announce/limit"
@@ -178,8 +184,12 @@ func takesValue(fs []cli.Flag, arg string) bool {
 			if n != name {
 				continue
 			}
-			_, isBool := f.(*cli.BoolFlag)
-			return !isBool
+			// Asked of the flag, not its type: serve's flags are altsrc's
+			// wrappers (see withConfigFile).
+			if df, ok := f.(cli.DocGenerationFlag); ok {
+				return df.TakesValue()
+			}
+			return true
 		}
 	}
 	return false
@@ -190,7 +200,7 @@ func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{
 			Name:    "db",
-			Usage:   "the database file",
+			Usage:   "the database file at `PATH`",
 			EnvVars: []string{"JOHNLOCKE_DB"},
 			Value:   "johnlocke.db",
 		},
@@ -200,14 +210,16 @@ func globalFlags() []cli.Flag {
 			Usage:   "log runtime detail",
 		},
 		&cli.StringFlag{
-			Name:  "admin",
-			Usage: "the admin socket of `serve` (default: the database path with .sock appended)",
+			Name:        "admin",
+			Usage:       "the admin socket at `PATH` of a running serve",
+			DefaultText: "the database path with .sock appended",
 		},
 	}
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	withGlobals := func(fs ...cli.Flag) []cli.Flag { return append(globalFlags(), fs...) }
+	serveFlags := serveCommandFlags()
 	app := &cli.App{
 		Name:  "johnlocke",
 		Usage: "a BitTorrent tracker daemon that shapes each swarm",
@@ -229,7 +241,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:      "serve",
 				Usage:     "run the tracker",
-				Flags:     withGlobals(serveFlags()...),
+				Flags:     serveFlags,
+				Before:    loadConfigFile(serveFlags),
 				Action:    func(c *cli.Context) error { return serveCmd(c, stdout) },
 				ArgsUsage: " ",
 			},
@@ -238,11 +251,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Usage:     "register .torrent files (files or folders), or bare infohashes with --hashes",
 				ArgsUsage: "PATH...",
 				Flags: withGlobals(&cli.StringFlag{
-					Name:  "mode",
-					Usage: "mode for these torrents: small, large or surge (default: follow serve --mode)",
+					Name:        "mode",
+					Usage:       "`MODE` for these torrents: small, large or surge",
+					DefaultText: "follow serve --mode",
 				}, maxTorrentSizeFlag(), &cli.StringSliceFlag{
 					Name:  "hashes",
-					Usage: "register the infohashes in this file, one a line (an opentracker whitelist); repeatable",
+					Usage: "register the infohashes in the file at `PATH`, one a line (an opentracker whitelist); repeatable",
 				}),
 				Action: func(c *cli.Context) error { return importCmd(c, stdout) },
 			},
@@ -253,7 +267,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: withGlobals(&cli.BoolFlag{
 					Name:  "json",
 					Usage: "print JSON for scripts",
-				}),
+				}, bannedFlag()),
 				Action: func(c *cli.Context) error { return statsCmd(c, stdout) },
 			},
 			{
@@ -262,7 +276,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags: withGlobals(
 					&cli.StringFlag{
 						Name:  "older-than",
-						Usage: "remove torrents neither announced nor added for this long (e.g. 90d, 720h); unset keeps all torrents",
+						Usage: "remove torrents neither announced nor added for this `AGE` (e.g. 90d, 720h); unset keeps all torrents",
 					},
 					&cli.BoolFlag{Name: "dry-run", Usage: "say what would be removed, change nothing"},
 				),
@@ -282,6 +296,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 		},
 	}
+	app.Commands = append(app.Commands, banCommands(stdout)...)
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = onUsageError
 	}
@@ -326,20 +341,20 @@ func appAction(c *cli.Context, stdout io.Writer) error {
 
 func loadtestFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:6969", Usage: "tracker host:port"},
-		&cli.StringFlag{Name: "protocol", Value: "udp", Usage: "http or udp"},
-		&cli.StringFlag{Name: "path", Value: "/announce", Usage: "HTTP announce path"},
-		&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "parallel workers (HTTP connections or UDP sockets)"},
-		&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long to run"},
-		&cli.Int64Flag{Name: "requests", Usage: "stop after this many announces (0: run for --duration)"},
-		&cli.IntFlag{Name: "torrents", Value: 1000, Usage: "distinct infohashes to announce"},
-		&cli.IntFlag{Name: "peers", Value: 10000, Usage: "distinct simulated peers"},
-		&cli.StringFlag{Name: "infohashes", Usage: "file of infohashes (40 hex a line) to announce instead of generated ones"},
-		&cli.IntFlag{Name: "numwant", Value: 50, Usage: "numwant sent with every announce"},
-		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the workload"},
-		&cli.IntFlag{Name: "rate", Usage: "target announces per second overall (0: as fast as answered)"},
+		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:6969", Usage: "tracker `HOST:PORT`"},
+		&cli.StringFlag{Name: "protocol", Value: "udp", Usage: "`PROTOCOL`: http or udp"},
+		&cli.StringFlag{Name: "path", Value: "/announce", Usage: "HTTP announce `PATH`"},
+		&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "`N` parallel workers (HTTP connections or UDP sockets)"},
+		&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "`DURATION` to run for"},
+		&cli.Int64Flag{Name: "requests", Usage: "stop after `N` announces (0: run for --duration)"},
+		&cli.IntFlag{Name: "torrents", Value: 1000, Usage: "`N` distinct infohashes to announce"},
+		&cli.IntFlag{Name: "peers", Value: 10000, Usage: "`N` distinct simulated peers"},
+		&cli.StringFlag{Name: "infohashes", Usage: "`FILE` of infohashes (40 hex a line) to announce instead of generated ones"},
+		&cli.IntFlag{Name: "numwant", Value: 50, Usage: "`N` sent as numwant with every announce"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "`SEED` of the workload"},
+		&cli.IntFlag{Name: "rate", Usage: "target `RATE` of announces per second overall (0: as fast as answered)"},
 		&cli.BoolFlag{Name: "no-keepalive", Usage: "HTTP: one connection per announce"},
-		&cli.StringFlag{Name: "source", Usage: "local address every worker sends from (e.g. 127.0.0.2), instead of one loopback address per worker"},
+		&cli.StringFlag{Name: "source", Usage: "local `ADDR` every worker sends from (e.g. 127.0.0.2), instead of one loopback address per worker"},
 	}
 }
 
@@ -433,31 +448,33 @@ func parseAge(s string) (time.Duration, error) {
 
 func serveFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "http", Value: ":6969", Usage: "HTTP listen address for announce and scrape (empty: no HTTP)"},
-		&cli.StringFlag{Name: "udp", Value: ":6969", Usage: "UDP listen address for BEP 15 announce and scrape (empty: no UDP)"},
-		&cli.IntFlag{Name: "udp-sockets", DefaultText: "GOMAXPROCS, the CPUs the process may use", Usage: "UDP sockets sharing --udp's port (SO_REUSEPORT), each with its own reader"},
-		&cli.StringFlag{Name: "mode", Value: "large", Usage: "swarm mode for torrents without their own: small, large or surge"},
-		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under this directory at start"},
-		&cli.BoolFlag{Name: "scan", Usage: "rescan --dir periodically and on SIGHUP (default: on when --dir exists)"},
-		&cli.DurationFlag{Name: "scan-interval", Value: time.Minute, Usage: "how often --scan rescans --dir"},
+		&cli.StringFlag{Name: "http", Value: ":6969", Usage: "HTTP listen `ADDR` for announce and scrape (empty: no HTTP)"},
+		&cli.StringFlag{Name: "udp", Value: ":6969", Usage: "UDP listen `ADDR` for BEP 15 announce and scrape (empty: no UDP)"},
+		&cli.IntFlag{Name: "udp-sockets", DefaultText: "GOMAXPROCS, the CPUs the process may use", Usage: "`N` UDP sockets sharing --udp's port (SO_REUSEPORT), each with its own reader"},
+		&cli.StringFlag{Name: "mode", Value: "large", Usage: "swarm `MODE` for torrents without their own: small, large or surge"},
+		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under `DIR` at start"},
+		&cli.BoolFlag{Name: "scan", DefaultText: "on when --dir exists", Usage: "rescan --dir periodically and on SIGHUP"},
+		&cli.DurationFlag{Name: "scan-interval", Value: time.Minute, Usage: "`DURATION` between two rescans of --dir under --scan"},
 		maxTorrentSizeFlag(),
 		&cli.BoolFlag{Name: "locked", Value: true, Usage: "refuse announces for unregistered torrents; --locked=false registers them on first announce"},
-		&cli.IntFlag{Name: "maxpeers", Value: 50, Usage: "largest peer list ever returned"},
-		&cli.IntFlag{Name: "max-torrents", Value: store.DefaultMaxTorrents, Usage: "most torrents organic registration (--locked=false) may reach"},
-		&cli.IntFlag{Name: "max-torrents-per-ip", DefaultText: "1% of --max-torrents", Usage: "most organic torrents one source address (IPv4, or IPv6 /64) may hold; 0: no per-address bound"},
-		&cli.IntFlag{Name: "max-peers-total", Value: store.DefaultMaxPeersTotal, Usage: "peer budget: past it new peers get lists but are not stored"},
-		&cli.DurationFlag{Name: "interval", Usage: "announce interval for every mode (default: the mode's own)"},
-		&cli.DurationFlag{Name: "min-interval", Usage: "min interval for every mode (default: the mode's own)"},
-		&cli.DurationFlag{Name: "flush-interval", Value: store.DefaultFlushInterval, Usage: "how often changed state is written to the database"},
-		&cli.IntFlag{Name: "gc-percent", Value: daemon.DefaultGCPercent, Usage: "let the heap grow this many percent past its live data before collecting (GOGC; default: GOGC when set, else 20); a negative value turns collection off"},
-		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "address or CIDR of a reverse proxy whose --trusted-proxy-header is believed (repeatable)"},
-		&cli.StringFlag{Name: "trusted-proxy-header", Value: announce.DefaultTrustedProxyHeader, Usage: "the one header a trusted proxy reports the client's address in (X-Real-IP behind nginx's proxy_set_header X-Real-IP $remote_addr)"},
-		&cli.IntFlag{Name: "max-conns-per-ip", Value: announce.DefaultMaxConnsPerIP, Usage: "HTTP connections one IPv4 address or IPv6 /64 may hold at once (trusted proxies exempt)"},
-		&cli.IntFlag{Name: "rate-limit", Usage: "announces and scrapes per second per IPv4 address or IPv6 /64, HTTP and UDP together (0: no limit)"},
-		&cli.IntFlag{Name: "rate-burst", DefaultText: "60 × --rate-limit", Usage: "requests a source may make at once before --rate-limit paces it"},
+		&cli.IntFlag{Name: "maxpeers", Value: 50, Usage: "largest peer list ever returned, `N` peers"},
+		&cli.IntFlag{Name: "max-torrents", Value: store.DefaultMaxTorrents, Usage: "most torrents, `N`, organic registration (--locked=false) may reach"},
+		&cli.IntFlag{Name: "max-torrents-per-ip", DefaultText: "1% of --max-torrents", Usage: "most organic torrents, `N`, one source address (IPv4, or IPv6 /64) may hold; 0: no per-address bound"},
+		&cli.IntFlag{Name: "max-peers-total", Value: store.DefaultMaxPeersTotal, Usage: "peer budget of `N` peers: past it new peers get lists but are not stored"},
+		&cli.DurationFlag{Name: "interval", DefaultText: "the mode's own", Usage: "announce interval `DURATION` for every mode"},
+		&cli.DurationFlag{Name: "min-interval", DefaultText: "the mode's own", Usage: "min interval `DURATION` for every mode"},
+		&cli.DurationFlag{Name: "flush-interval", Value: store.DefaultFlushInterval, Usage: "`DURATION` between two writes of changed state to the database"},
+		&cli.IntFlag{Name: "gc-percent", Value: daemon.DefaultGCPercent, DefaultText: "$GOGC when set, else 20", Usage: "let the heap grow `PERCENT` past its live data before collecting (GOGC); a negative value turns collection off"},
+		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "`CIDR` (or address) of a reverse proxy whose --trusted-proxy-header is believed (repeatable)"},
+		&cli.StringFlag{Name: "trusted-proxy-header", Value: announce.DefaultTrustedProxyHeader, Usage: "the one header, `NAME`, a trusted proxy reports the client's address in (X-Real-IP behind nginx's proxy_set_header X-Real-IP $remote_addr)"},
+		&cli.IntFlag{Name: "max-conns-per-ip", Value: announce.DefaultMaxConnsPerIP, Usage: "`N` HTTP connections one IPv4 address or IPv6 /64 may hold at once (trusted proxies exempt)"},
+		&cli.IntFlag{Name: "rate-limit", DefaultText: "0, no limit", Usage: "`N` announces and scrapes per second per IPv4 address or IPv6 /64, HTTP and UDP together"},
+		&cli.IntFlag{Name: "rate-burst", DefaultText: "60 × --rate-limit", Usage: "`N` requests a source may make at once before --rate-limit paces it"},
 		&cli.BoolFlag{Name: "daemon", Usage: "detach and run in the background, writing --pidfile"},
-		&cli.StringFlag{Name: "pidfile", Value: daemon.DefaultPidFile, Usage: "where --daemon writes its pid (written without --daemon too when given)"},
-		&cli.StringFlag{Name: "log-file", Usage: "log to this file instead of stdout; SIGHUP reopens it"},
+		&cli.StringFlag{Name: "pidfile", Value: daemon.DefaultPidFile, Usage: "`PATH` where --daemon writes its pid (written without --daemon too when given)"},
+		&cli.StringFlag{Name: "log-file", Usage: "log to the file at `PATH` instead of stdout; SIGHUP reopens it"},
+		&cli.BoolFlag{Name: "full-scrape", Usage: "answer /scrape without an infohash with every torrent's counts (small-mode torrents left out)"},
+		&cli.DurationFlag{Name: "full-scrape-interval", Value: announce.DefaultFullScrapeInterval, Usage: "rebuild the --full-scrape answer at most once per `DURATION`"},
 	}
 }
 
@@ -483,6 +500,10 @@ const (
 	maxFlushInterval = 24 * time.Hour
 	// minScanInterval bounds --scan-interval: each rescan walks all of --dir.
 	minScanInterval = time.Second
+	// minFullScrapeInterval bounds --full-scrape-interval: a build locks
+	// every shard in turn and copies a million torrents' counts, work that
+	// more often than this would be spent on answers nobody reads.
+	minFullScrapeInterval = 10 * time.Second
 	// maxUDPSockets bounds --udp-sockets: each socket has its own reader
 	// and a receive buffer of up to 4 MiB.
 	maxUDPSockets = 1024
@@ -521,6 +542,10 @@ type serveConfig struct {
 	Daemon  bool
 	PidFile string // "" writes no pid file
 	LogFile string // "" logs to stdout
+	// FullScrape makes /scrape without an infohash answer with every
+	// torrent, rebuilt at most every FullScrapeInterval.
+	FullScrape         bool
+	FullScrapeInterval time.Duration
 }
 
 // parseServeConfig turns serve's command line into a serveConfig. Every
@@ -546,6 +571,10 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 		KeepGOGC:      !c.IsSet("gc-percent") && os.Getenv("GOGC") != "",
 		Daemon:        c.Bool("daemon"),
 		LogFile:       c.String("log-file"),
+	}
+	cfg.FullScrape, cfg.FullScrapeInterval = c.Bool("full-scrape"), c.Duration("full-scrape-interval")
+	if err := durationIn("full-scrape-interval", cfg.FullScrapeInterval, minFullScrapeInterval, math.MaxInt64); err != nil {
+		return cfg, err
 	}
 	if c.NArg() > 0 {
 		return cfg, usageError("serve takes no arguments, got %q", c.Args().First())
@@ -804,7 +833,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		if err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
-		log.Info().Str("dir", cfg.Dir).Int("found", res.Found).Int("added", res.Added).Int("failed", res.Failed).Msg("loaded torrent directory")
+		log.Info().Str("dir", cfg.Dir).Int("found", res.Found).Int("added", res.Added).Int("failed", res.Failed).Int("removed", res.Removed).Msg("loaded torrent directory")
 		// SIGHUP rescans --dir; --scan adds a periodic rescan.
 		var every time.Duration
 		if cfg.Scan {
@@ -870,6 +899,8 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 			TrustedProxyHeader: cfg.Wire.proxyHeader,
 			MaxConnsPerIP:      cfg.Wire.connsPerIP,
 			RateLimit:          cfg.Wire.rate,
+			FullScrape:         cfg.FullScrape,
+			FullScrapeInterval: cfg.FullScrapeInterval,
 		}, log)
 		for _, ln := range lns {
 			go func() { serveErr <- labelled("http", httpSrv.Serve(ctx, ln)) }()
@@ -1022,6 +1053,9 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 			return err
 		}
 		report.Import(stdout, ts, results, failed)
+		if err := refuseBanned(results); err != nil {
+			return err
+		}
 	} else {
 		report.Import(stdout, nil, nil, failed)
 	}
@@ -1035,7 +1069,7 @@ func importCmd(c *cli.Context, stdout io.Writer) error {
 // both read .torrent files under one bound.
 func maxTorrentSizeFlag() cli.Flag {
 	return &cli.StringFlag{Name: "max-torrent-size", Value: "16MiB",
-		Usage: "largest .torrent file read, in bytes (or with KiB, MiB); larger files are refused by name"}
+		Usage: "largest .torrent file read, a `SIZE` in bytes (or with KiB, MiB); larger files are refused by name"}
 }
 
 // torrentSize reads --max-torrent-size: bytes, KiB or MiB, within the
@@ -1096,6 +1130,9 @@ func absPath(p string) string {
 
 // statsCmd prints one torrent's figures or a summary of all.
 func statsCmd(c *cli.Context, stdout io.Writer) error {
+	if c.Bool("banned") {
+		return bannedCmd(c, stdout)
+	}
 	if c.NArg() > 1 {
 		return usageError("stats takes at most one infohash")
 	}
@@ -1235,4 +1272,342 @@ func migrateCmd(c *cli.Context, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s is at schema %d: nothing to do\n", path, migrate.Current)
 	}
 	return nil
+}
+
+// configFlag is serve's --config.
+func configFlag() cli.Flag {
+	return &cli.StringFlag{Name: "config",
+		Usage: "read serve's flags from the TOML (.toml) or YAML (.yaml, .yml) file at `PATH`; a flag on the command line or in the environment wins over the file"}
+}
+
+// serveCommandFlags are serve's flags (the global ones, serveFlags and
+// --config), each wrapped so a config file can set it. The same slice
+// must go to the command and to loadConfigFile: altsrc applies file values
+// through the flag set each wrapped flag was applied to.
+func serveCommandFlags() []cli.Flag {
+	fs := append(globalFlags(), serveFlags()...)
+	return withConfigFile(append(fs, configFlag()))
+}
+
+// withConfigFile wraps every flag of fs with altsrc's flag of its type, so
+// that flags added to serveFlags later are covered without a list to keep
+// in step. A flag of a type altsrc has no wrapper for is left as it is;
+// TestEveryServeFlagFromConfig fails on it.
+func withConfigFile(fs []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, len(fs))
+	for i, f := range fs {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			out[i] = altsrc.NewStringFlag(f)
+		case *cli.BoolFlag:
+			out[i] = altsrc.NewBoolFlag(f)
+		case *cli.IntFlag:
+			out[i] = altsrc.NewIntFlag(f)
+		case *cli.Int64Flag:
+			out[i] = altsrc.NewInt64Flag(f)
+		case *cli.UintFlag:
+			out[i] = altsrc.NewUintFlag(f)
+		case *cli.Uint64Flag:
+			out[i] = altsrc.NewUint64Flag(f)
+		case *cli.Float64Flag:
+			out[i] = altsrc.NewFloat64Flag(f)
+		case *cli.DurationFlag:
+			out[i] = altsrc.NewDurationFlag(f)
+		case *cli.PathFlag:
+			out[i] = altsrc.NewPathFlag(f)
+		case *cli.StringSliceFlag:
+			out[i] = altsrc.NewStringSliceFlag(f)
+		case *cli.IntSliceFlag:
+			out[i] = altsrc.NewIntSliceFlag(f)
+		case *cli.Int64SliceFlag:
+			out[i] = altsrc.NewInt64SliceFlag(f)
+		case *cli.Float64SliceFlag:
+			out[i] = altsrc.NewFloat64SliceFlag(f)
+		case *cli.GenericFlag:
+			out[i] = altsrc.NewGenericFlag(f)
+		default:
+			out[i] = f
+		}
+	}
+	return out
+}
+
+// loadConfigFile is serve's Before: with --config, it sets from the file
+// every flag not given on the command line (before or after the
+// subcommand) nor in the environment. A key that names no serve flag, a
+// value of the wrong type and a file that cannot be read are usage errors
+// naming the file.
+func loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		path := c.String("config")
+		if path == "" {
+			return nil
+		}
+		keys, src, err := readConfigFile(path)
+		if err != nil {
+			return usageError("--config %s: %v", path, err)
+		}
+		known := map[string]bool{}
+		for _, f := range flags {
+			for _, n := range f.Names() {
+				known[n] = true
+			}
+		}
+		// --config names the file; help is no setting.
+		for _, n := range []string{"config", "help", "h"} {
+			delete(known, n)
+		}
+		for _, k := range keys {
+			if !known[k] {
+				return usageError("--config %s: unknown key %q: not a serve flag (see johnlocke serve --help)", path, k)
+			}
+		}
+		var fromFile []cli.Flag
+		for _, f := range flags {
+			if !setInLineage(c, f.Names()[0]) {
+				fromFile = append(fromFile, f)
+			}
+		}
+		if err := altsrc.ApplyInputSourceValues(c, src, fromFile); err != nil {
+			return usageError("--config %s: %v", path, err)
+		}
+		return nil
+	}
+}
+
+// setInLineage reports whether the flag name was given on the command
+// line (or in its environment variable) at the subcommand or before it.
+func setInLineage(c *cli.Context, name string) bool {
+	for _, ctx := range c.Lineage() {
+		if ctx.Command == nil && ctx.App == nil {
+			continue
+		}
+		if ctx.IsSet(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// readConfigFile reads a TOML or YAML config file, by its extension: the
+// top-level keys in file order (for the unknown-key check, which altsrc
+// does not make) and altsrc's source of values.
+func readConfigFile(path string) ([]string, altsrc.InputSourceContext, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var keys []string
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".toml":
+		var m map[string]any
+		md, err := toml.Decode(string(data), &m)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, k := range md.Keys() {
+			if len(k) == 1 {
+				keys = append(keys, k[0])
+			}
+		}
+		src, err := altsrc.NewTomlSourceFromFile(path)
+		return keys, src, err
+	case ".yaml", ".yml":
+		var m map[string]any
+		if err := yaml.Unmarshal(data, &m); err != nil {
+			return nil, nil, err
+		}
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		src, err := altsrc.NewYamlSourceFromFile(path)
+		return keys, src, err
+	}
+	return nil, nil, fmt.Errorf("want a .toml, .yaml or .yml file")
+}
+
+// banCommands are remove and unban, beside a running serve or on the file.
+func banCommands(stdout io.Writer) []*cli.Command {
+	withGlobals := func(fs ...cli.Flag) []cli.Flag { return append(globalFlags(), fs...) }
+	return []*cli.Command{
+		{
+			Name:      "remove",
+			Usage:     "unregister torrents and drop their swarms; --ban keeps them out for good",
+			ArgsUsage: "INFOHASH...",
+			Flags: withGlobals(
+				&cli.BoolFlag{Name: "ban", Usage: "also put each infohash on the deny list: no import, --dir scan or announce brings it back"},
+				&cli.StringFlag{Name: "reason", Usage: "`TEXT` kept with the ban, shown by stats --banned"},
+			),
+			Action: func(c *cli.Context) error { return removeCmd(c, stdout) },
+		},
+		{
+			Name:      "unban",
+			Usage:     "lift bans set by remove --ban",
+			ArgsUsage: "INFOHASH...",
+			Flags:     withGlobals(),
+			Action:    func(c *cli.Context) error { return unbanCmd(c, stdout) },
+		},
+	}
+}
+
+// bannedFlag is stats --banned.
+func bannedFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "banned", Usage: "list the banned infohashes (remove --ban) instead"}
+}
+
+// parseHashes reads infohash arguments as stats does: hex, base32 or a
+// magnet link.
+func parseHashes(c *cli.Context, cmd string) ([][20]byte, error) {
+	if c.NArg() == 0 {
+		return nil, usageError("%s needs at least one infohash (hex, base32 or magnet link)", cmd)
+	}
+	hashes := make([][20]byte, c.NArg())
+	for i, arg := range c.Args().Slice() {
+		h, err := store.ParseInfoHash(arg)
+		if err != nil {
+			return nil, usageError("%v", err)
+		}
+		hashes[i] = h
+	}
+	return hashes, nil
+}
+
+// removeCmd unregisters torrents, and with --ban bans them, saying per
+// infohash "removed" or "unknown". Without --ban an unknown infohash fails
+// the command (exit 1); with it, banning one ahead of its registration is
+// what was asked.
+func removeCmd(c *cli.Context, stdout io.Writer) error {
+	hashes, err := parseHashes(c, "remove")
+	if err != nil {
+		return err
+	}
+	ban := c.Bool("ban")
+	if c.IsSet("reason") && !ban {
+		return usageError("--reason needs --ban")
+	}
+	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), store.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	results, err := reg.Remove(hashes, ban, c.String("reason"))
+	if cerr := reg.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	unknown := 0
+	for _, r := range results {
+		what, banned := "removed", ""
+		if !r.Removed {
+			what = "unknown"
+			unknown++
+		}
+		if r.Banned {
+			banned = " banned"
+		}
+		fmt.Fprintf(stdout, "%-8s %x%s\n", what, r.InfoHash, banned)
+	}
+	if unknown > 0 && !ban {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d infohash(es) not registered", unknown)}
+	}
+	return nil
+}
+
+// unbanCmd lifts bans, saying per infohash "unbanned" or "unknown" (not
+// banned, which fails the command).
+func unbanCmd(c *cli.Context, stdout io.Writer) error {
+	hashes, err := parseHashes(c, "unban")
+	if err != nil {
+		return err
+	}
+	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), store.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	was, err := reg.Unban(hashes)
+	if cerr := reg.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	unknown := 0
+	for i, ok := range was {
+		what := "unbanned"
+		if !ok {
+			what = "unknown"
+			unknown++
+		}
+		fmt.Fprintf(stdout, "%-8s %x\n", what, hashes[i])
+	}
+	if unknown > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%d infohash(es) not banned", unknown)}
+	}
+	return nil
+}
+
+// bannedJSON is the stable JSON shape of one ban for scripts.
+type bannedJSON struct {
+	InfoHash string    `json:"infohash"`
+	BannedAt time.Time `json:"banned_at"`
+	Reason   string    `json:"reason"`
+	// Link is the other name of a hybrid torrent, banned and lifted with it.
+	Link string `json:"link,omitempty"`
+}
+
+// bannedCmd is stats --banned: the deny list, one infohash a line.
+func bannedCmd(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() > 0 {
+		return usageError("stats --banned takes no infohash")
+	}
+	reg, err := admin.OpenRegistry(globalString(c, "db"), globalString(c, "admin"), store.OpenOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	bans, err := reg.Banned()
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		out := make([]bannedJSON, len(bans))
+		for i, b := range bans {
+			out[i] = bannedJSON{InfoHash: hex.EncodeToString(b.InfoHash[:]), BannedAt: b.At, Reason: b.Reason}
+			if b.HasLink {
+				out[i].Link = hex.EncodeToString(b.Link[:])
+			}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if len(bans) == 0 {
+		fmt.Fprintln(stdout, "no infohash is banned")
+		return nil
+	}
+	for _, b := range bans {
+		reason := b.Reason
+		if reason == "" {
+			reason = "-"
+		}
+		fmt.Fprintf(stdout, "banned   %x %s %s\n", b.InfoHash, b.At.Local().Format(time.DateTime), reason)
+	}
+	return nil
+}
+
+// refuseBanned fails an import that met banned torrents: a takedown must
+// stick, and the operator must hear that the file was not registered.
+func refuseBanned(results []store.RegisterResult) error {
+	banned := 0
+	for _, r := range results {
+		if r.Banned {
+			banned++
+		}
+	}
+	if banned == 0 {
+		return nil
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("%d torrent(s) are banned and were not registered (johnlocke unban lifts a ban)", banned)}
 }

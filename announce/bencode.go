@@ -26,6 +26,15 @@ const (
 // a "peer id" key whatever no_peer_id says. A trailing partial entry in
 // resp's buffers is ignored.
 func AppendAnnounce(dst []byte, resp *store.Response, compact bool) []byte {
+	return AppendAnnounceSeen(dst, resp, compact, netip.Addr{})
+}
+
+// AppendAnnounceSeen is AppendAnnounce with BEP 24's "external ip": the
+// address the tracker saw the client at, 4 bytes for IPv4 (an IPv4-mapped
+// IPv6 address included) and 16 for IPv6, between downloaded and
+// incomplete in key order. An invalid seen leaves the key out. libtorrent
+// learns its public address from it.
+func AppendAnnounceSeen(dst []byte, resp *store.Response, compact bool, seen netip.Addr) []byte {
 	p4 := resp.Peers4[:len(resp.Peers4)/peer4Len*peer4Len]
 	p6 := resp.Peers6[:len(resp.Peers6)/peer6Len*peer6Len]
 
@@ -33,7 +42,11 @@ func AppendAnnounce(dst []byte, resp *store.Response, compact bool) []byte {
 	dst = strconv.AppendUint(dst, uint64(resp.Complete), 10)
 	dst = append(dst, "e10:downloadedi"...)
 	dst = strconv.AppendUint(dst, uint64(resp.Downloaded), 10)
-	dst = append(dst, "e10:incompletei"...)
+	dst = append(dst, 'e')
+	if seen.IsValid() {
+		dst = appendExternalIP(dst, seen.Unmap())
+	}
+	dst = append(dst, "10:incompletei"...)
 	dst = strconv.AppendUint(dst, uint64(resp.Incomplete), 10)
 	dst = append(dst, "e8:intervali"...)
 	dst = strconv.AppendInt(dst, int64(resp.Interval), 10)
@@ -62,6 +75,19 @@ func AppendAnnounce(dst []byte, resp *store.Response, compact bool) []byte {
 		dst = appendPeerDict(dst, netip.AddrFrom16([16]byte(e[:16])), e[16:])
 	}
 	return append(dst, "ee"...)
+}
+
+// appendExternalIP appends BEP 24's key and the address in network byte
+// order: 11:external ip4:<4 bytes> or 11:external ip16:<16 bytes>.
+func appendExternalIP(dst []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		b := a.As4()
+		dst = append(dst, "11:external ip4:"...)
+		return append(dst, b[:]...)
+	}
+	b := a.As16()
+	dst = append(dst, "11:external ip16:"...)
+	return append(dst, b[:]...)
 }
 
 // appendPeerDict appends one dictionary-model peer: d2:ip<ip>4:porti<port>ee.

@@ -118,6 +118,32 @@ func TestAppendAnnounceCompact(t *testing.T) {
 	}
 }
 
+func TestAppendAnnounceSeen(t *testing.T) {
+	for _, tc := range []struct {
+		seen netip.Addr
+		want string
+	}{
+		{netip.MustParseAddr("192.0.2.7"), "\xc0\x00\x02\x07"},
+		{netip.MustParseAddr("::ffff:192.0.2.7"), "\xc0\x00\x02\x07"},
+		{netip.MustParseAddr("2001:db8::1"), string(netip.MustParseAddr("2001:db8::1").AsSlice())},
+	} {
+		for _, compact := range []bool{true, false} {
+			b := AppendAnnounceSeen(nil, testResponse(), compact, tc.seen)
+			d := decodeDict(t, b)
+			if got := d["external ip"]; got != tc.want {
+				t.Errorf("seen %v compact=%v: external ip %q, want %q", tc.seen, compact, got, tc.want)
+			}
+			keys := keysInOrder(t, b)
+			if len(keys) < 4 || keys[2] != "external ip" || keys[3] != "incomplete" {
+				t.Errorf("keys %q: want external ip between downloaded and incomplete", keys)
+			}
+		}
+	}
+	if _, ok := decodeDict(t, AppendAnnounceSeen(nil, testResponse(), true, netip.Addr{}))["external ip"]; ok {
+		t.Error("an invalid address wrote external ip")
+	}
+}
+
 func TestAppendAnnounceCompactEmpty(t *testing.T) {
 	b := AppendAnnounce([]byte("prefix"), &store.Response{Interval: 60}, true)
 	if !bytes.HasPrefix(b, []byte("prefix")) {
@@ -195,9 +221,10 @@ func TestAppendScrape(t *testing.T) {
 func TestEncodeAllocs(t *testing.T) {
 	resp := testResponse()
 	buf := make([]byte, 0, 4096)
+	seen := netip.MustParseAddr("2001:db8::1")
 	for _, compact := range []bool{true, false} {
 		if got := testing.AllocsPerRun(1000, func() {
-			buf = AppendAnnounce(buf[:0], resp, compact)
+			buf = AppendAnnounceSeen(buf[:0], resp, compact, seen)
 		}); got != 0 {
 			t.Errorf("AppendAnnounce(compact=%v) allocates %v times, want 0", compact, got)
 		}

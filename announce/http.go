@@ -91,6 +91,13 @@ type HTTPConfig struct {
 	// MaxPeers sizes each connection's peer buffers (MaxPeers compact
 	// entries per family); the store enforces the cap itself.
 	MaxPeers int
+	// FullScrape answers a scrape without an infohash with every
+	// torrent's counts (see runFullScrape), when the Tracker is also a
+	// FullScraper; otherwise such a scrape gets ErrFullScrape.
+	FullScrape bool
+	// FullScrapeInterval is how often, at most, the full scrape answer is
+	// rebuilt.
+	FullScrapeInterval time.Duration
 }
 
 func (c HTTPConfig) withDefaults() HTTPConfig {
@@ -115,6 +122,9 @@ func (c HTTPConfig) withDefaults() HTTPConfig {
 	c.MaxConnsPerIP = min(c.MaxConnsPerIP, max(c.MaxConns/2, 1))
 	if c.TrustedProxyHeader == "" {
 		c.TrustedProxyHeader = DefaultTrustedProxyHeader
+	}
+	if c.FullScrapeInterval <= 0 {
+		c.FullScrapeInterval = DefaultFullScrapeInterval
 	}
 	return c
 }
@@ -146,6 +156,19 @@ type HTTPServer struct {
 	conns     map[*conn]struct{}
 	drained   chan struct{} // closed once closing and no connection is left
 	isDrained bool
+
+	// quit is closed when shutdown begins, for the full scrape builder.
+	quit chan struct{}
+	// full is the last full scrape answer built; fullWanted asks the
+	// builder for a new one. The builder, started by the first Serve, is
+	// counted in fullWG.
+	full       atomic.Pointer[fullScrape]
+	fullWanted chan struct{}
+	// fullBuilt is signalled (without waiting) after each build, for a
+	// test to wait on.
+	fullBuilt chan struct{}
+	fullOnce  sync.Once
+	fullWG    sync.WaitGroup
 }
 
 // NewHTTPServer returns a server answering from t. It does not listen:
@@ -158,6 +181,10 @@ func NewHTTPServer(t Tracker, cfg HTTPConfig, log zerolog.Logger) *HTTPServer {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		drained:   make(chan struct{}),
+		quit:      make(chan struct{}),
+		// One pending rebuild is all a builder needs to know of.
+		fullWanted: make(chan struct{}, 1),
+		fullBuilt:  make(chan struct{}, 1),
 	}
 	s.perSource = limit.NewConns(s.cfg.MaxConnsPerIP)
 	s.fwdHeader = strings.ToLower(s.cfg.TrustedProxyHeader)
@@ -189,6 +216,12 @@ func (s *HTTPServer) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stop := context.AfterFunc(ctx, s.beginShutdown)
 	defer stop()
+	if fs, ok := s.tracker.(FullScraper); ok && s.cfg.FullScrape {
+		s.fullOnce.Do(func() {
+			s.fullWG.Add(1)
+			go s.runFullScrape(ctx, fs)
+		})
+	}
 
 	var err error
 	if raw != nil {
@@ -275,6 +308,7 @@ func (s *HTTPServer) Shutdown(ctx context.Context) error {
 	s.beginShutdown()
 	select {
 	case <-s.drained:
+		s.fullWG.Wait() // the builder stops at quit, after a build in progress
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
@@ -301,6 +335,7 @@ func (s *HTTPServer) beginShutdown() {
 	if s.closing.Swap(true) {
 		return
 	}
+	close(s.quit)
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -599,6 +634,7 @@ type httpHead struct {
 	hasBody   bool
 	hasFwd    bool   // the trusted proxy header is present
 	fwd       []byte // the value of its last instance
+	acceptEnc []byte // the last Accept-Encoding header
 }
 
 // parseHead parses a request head, keeping the last instance of the header
@@ -671,6 +707,10 @@ func parseHead(b []byte, h *httpHead, fwdName string) int {
 			if equalFold(name, "transfer-encoding") {
 				h.hasBody = true
 			}
+		case len("accept-encoding"):
+			if equalFold(name, "accept-encoding") {
+				h.acceptEnc = val
+			}
 		}
 	}
 }
@@ -730,7 +770,12 @@ func (c *conn) handle(head []byte) bool {
 		buf = c.announce(buf, query, &h)
 		s.log.Debug().Hex("info_hash", c.req.InfoHash[:]).Uint8("event", uint8(c.req.Event)).Msg("http announce")
 	case "scrape", "scrape.php":
-		buf = c.scrape(buf, query, &h)
+		var full []byte
+		if buf, full = c.scrape(buf, query, &h); full != nil {
+			s.log.Debug().Msg("http full scrape")
+			c.write(full)
+			return false // the answer says Connection: close
+		}
 		s.log.Debug().Msg("http scrape")
 	default:
 		// Closed after the answer: a client has no business asking
@@ -793,22 +838,31 @@ func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
 	if err := s.tracker.Announce(&c.req, &c.resp); err != nil {
 		return c.appendError(buf, err)
 	}
-	return AppendAnnounce(buf, &c.resp, opts.Compact)
+	return AppendAnnounceSeen(buf, &c.resp, opts.Compact, addr)
 }
 
 // scrape handles a scrape query and appends the answer to buf; unknown
-// infohashes are left out.
-func (c *conn) scrape(buf, query []byte, h *httpHead) []byte {
+// infohashes are left out. A full scrape, when the server makes them, is
+// answered with full instead: a whole cached HTTP response.
+func (c *conn) scrape(buf, query []byte, h *httpHead) (_, full []byte) {
 	addr, f := c.clientAddr(h)
 	if f != "" {
-		return AppendFailure(buf, string(f))
+		return AppendFailure(buf, string(f)), nil
 	}
 	if out, over := c.overRate(buf, addr); over {
-		return out
+		return out, nil
 	}
 	n, err := ParseScrapeQuery(query, &c.hashes)
+	if err == ErrFullScrape && c.srv.cfg.FullScrape {
+		if _, ok := c.srv.tracker.(FullScraper); ok {
+			if full = c.srv.fullScrapeAnswer(acceptsGzip(h.acceptEnc)); full == nil {
+				return AppendFailure(buf, string(ErrFullScrapeNotReady)), nil
+			}
+			return buf, full
+		}
+	}
 	if err != nil {
-		return c.appendError(buf, err)
+		return c.appendError(buf, err), nil
 	}
 	buf = AppendScrapeStart(buf)
 	for i := range n {
@@ -816,7 +870,7 @@ func (c *conn) scrape(buf, query []byte, h *httpHead) []byte {
 			buf = AppendScrapeFile(buf, c.hashes[i], counts)
 		}
 	}
-	return AppendScrapeEnd(buf)
+	return AppendScrapeEnd(buf), nil
 }
 
 // appendError appends the bencoded failure for err: its own text for a
@@ -943,7 +997,11 @@ func (c *conn) write(b []byte) bool {
 	if c.nc == nil {
 		return c.writeRaw(b)
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	timeout := c.srv.cfg.WriteTimeout
+	if len(b) > bigAnswer {
+		timeout = max(timeout, fullScrapeWriteTimeout)
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := c.nc.Write(b); err != nil {
 		c.srv.log.Debug().Err(err).Msg("http write failed")
 		return false

@@ -247,7 +247,8 @@ func (p peerReq) query() string {
 // announceResult is a decoded announce answer.
 type announceResult struct {
 	complete, incomplete, downloaded int64
-	interval, minInterval            int64 // minInterval -1 when absent
+	interval, minInterval            int64      // minInterval -1 when absent
+	externalIP                       netip.Addr // BEP 24; invalid when absent
 	// peers4 and peers6 are "ip:port" strings in answer order; for the
 	// dictionary model peers4 holds every entry of the list.
 	peers4, peers6 []string
@@ -289,7 +290,7 @@ func (tr *testTracker) announce(t testing.TB, p peerReq) announceResult {
 
 func parseAnnounce(t testing.TB, d map[string]any) announceResult {
 	t.Helper()
-	allowed := []string{"complete", "incomplete", "downloaded", "interval", "min interval", "peers", "peers6"}
+	allowed := []string{"complete", "incomplete", "downloaded", "external ip", "interval", "min interval", "peers", "peers6"}
 	for k := range d {
 		if !slices.Contains(allowed, k) {
 			t.Errorf("unexpected key %q in announce answer", k)
@@ -305,6 +306,14 @@ func parseAnnounce(t testing.TB, d map[string]any) announceResult {
 	}
 	if _, ok := d["min interval"]; ok {
 		r.minInterval = intKey(t, d, "min interval")
+	}
+	if e, ok := d["external ip"]; ok {
+		s, ok := e.(string)
+		a, valid := netip.AddrFromSlice([]byte(s))
+		if !ok || !valid {
+			t.Fatalf("external ip is %#v, want 4 or 16 bytes", e)
+		}
+		r.externalIP = a
 	}
 	switch p := d["peers"].(type) {
 	case string:

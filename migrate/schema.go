@@ -10,11 +10,14 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Bucket names every johnlocke database has from schema 1 on.
+// Bucket names of a johnlocke database, from schema 1 on unless said.
 var (
 	BucketMeta     = []byte("meta")     // schema version, tracker secrets
 	BucketTorrents = []byte("torrents") // infohash -> torrent record
 	BucketSwarms   = []byte("swarms")   // infohash -> packed peers of modes that persist them
+	// BucketBanned (schema 2 on) is the deny list: infohash -> when and
+	// why it was banned. No registration brings a banned infohash back.
+	BucketBanned = []byte("banned")
 )
 
 // KeySchema is the key in BucketMeta holding the schema version as a
@@ -22,7 +25,7 @@ var (
 var KeySchema = []byte("schema")
 
 // Current is the schema version this build writes.
-const Current = 1
+const Current = 2
 
 // schemaLen is the length of the value stored under KeySchema.
 const schemaLen = 4

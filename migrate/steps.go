@@ -52,6 +52,14 @@ var steps = []Step{
 			return putSchema(tx, 1)
 		},
 	},
+	{
+		From:        1,
+		Description: "create the banned bucket (the deny list of `remove --ban`)",
+		Apply: func(tx *bbolt.Tx) error {
+			_, err := tx.CreateBucket(BucketBanned)
+			return err
+		},
+	},
 }
 
 // Steps is the ordered list (index i upgrades i -> i+1). Step 0 (0 -> 1)

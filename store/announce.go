@@ -68,6 +68,9 @@ func (s *Store) find(hash *[20]byte) (sh *shard, pos int) {
 // below their torrent bounds; it returns the torrent's position. A refused
 // announce creates nothing. sh must be locked.
 func (s *Store) organic(sh *shard, hash *[20]byte, req *Request) (int, error) {
+	if s.banned.has(hash) {
+		return -1, ErrBanned
+	}
 	if s.cfg.Locked {
 		return -1, ErrUnregistered
 	}

@@ -82,6 +82,9 @@ type RegisterResult struct {
 	// name, size and source, keeps its counters, and the sweep no longer
 	// removes it.
 	Adopted bool
+	// Banned is true when the torrent is on the deny list (remove --ban)
+	// and was not registered.
+	Banned bool
 }
 
 // Register adds torrents to the registry in one transaction, idempotently:
@@ -94,6 +97,10 @@ func (d *DB) Register(ts []Torrent, now time.Time) ([]RegisterResult, error) {
 		for i := range ts {
 			t := &ts[i]
 			results[i].InfoHash = t.InfoHash
+			if isBanned(tx, t) {
+				results[i].Banned = true
+				continue
+			}
 			old := b.Get(t.InfoHash[:])
 			if old == nil {
 				rec := *t

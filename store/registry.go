@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -170,8 +171,9 @@ func (s *Store) dropTorrents(hashes [][20]byte) {
 type ScanResult struct {
 	// Found counts the torrents read, Failed the files that could not be;
 	// Unchanged the files left unread because they have not changed since
-	// the scan that last read them.
-	Found, Added, Failed, Unchanged int
+	// the scan that last read them. Removed counts the torrents registered
+	// from the directory whose file has gone, unregistered by this scan.
+	Found, Added, Failed, Unchanged, Removed int
 }
 
 // dirScan remembers, between scans, the files a scan read and what they
@@ -185,6 +187,10 @@ type dirScan struct {
 	// that failed to read, or whose torrent was not registered, is not
 	// there and is read again.
 	seen map[string]fileStamp
+	// hashes holds the infohash of every file in seen that registered
+	// one, so a rescan knows which torrents the directory still holds
+	// without reading the unchanged files again.
+	hashes map[string][20]byte
 	// purged is set by Purge: a torrent it removed whose file is still in
 	// the directory comes back at the next scan, as it did before scans
 	// skipped anything.
@@ -216,7 +222,7 @@ func (s *Store) ScanDir(dir string) (ScanResult, error) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	if sc.purged.Swap(false) {
-		sc.seen = nil
+		sc.seen, sc.hashes = nil, nil
 	}
 	var (
 		res   ScanResult
@@ -224,11 +230,20 @@ func (s *Store) ScanDir(dir string) (ScanResult, error) {
 		paths []string                                   // the file of each of ts
 		read  = map[string]fileStamp{}                   // files read by this scan
 		next  = make(map[string]fileStamp, len(sc.seen)) // seen after it
+		// nextHashes is hashes after this scan; incomplete is set when a
+		// directory under dir could not be read, so files missing from
+		// the walk may still be there.
+		nextHashes = make(map[string][20]byte, len(sc.hashes))
+		incomplete bool
+		changed    bool
 	)
 	o := metainfo.Options{MaxFileSize: s.cfg.MaxTorrentSize, Skip: func(path string, fi fs.FileInfo) bool {
 		st := stampOf(fi)
 		if old, ok := sc.seen[path]; ok && old == st {
 			next[path] = st
+			if h, ok := sc.hashes[path]; ok {
+				nextHashes[path] = h
+			}
 			res.Unchanged++
 			return true
 		}
@@ -238,6 +253,9 @@ func (s *Store) ScanDir(dir string) (ScanResult, error) {
 	err := o.Walk(dir, func(path string, m *metainfo.Torrent, err error) {
 		if err != nil {
 			res.Failed++
+			if _, isFile := read[path]; !isFile && !isTorrentName(path) {
+				incomplete = true
+			}
 			s.cfg.Log.Warn().Str("file", path).Err(err).Msg("skipping torrent file")
 			// A file that is no torrent stays none until it changes; a
 			// failure to read it (permissions, say) may not last.
@@ -272,11 +290,51 @@ func (s *Store) ScanDir(dir string) (ScanResult, error) {
 			if r.Added {
 				res.Added++
 			}
+			if !r.Banned {
+				nextHashes[paths[i]] = r.InfoHash
+			}
+			if old, ok := sc.hashes[paths[i]]; ok && old != r.InfoHash {
+				changed = true // the file holds another torrent now
+			}
+			if r.Banned {
+				// Read again only when it changes, or after an unban.
+				s.cfg.Log.Warn().Str("file", paths[i]).Hex("info_hash", r.InfoHash[:]).Msg("skipping banned torrent")
+			}
 			next[paths[i]] = read[paths[i]]
 		}
 	}
-	sc.seen = next
+	// The directory is the source of truth for the torrents it
+	// registered: one whose file has gone (or holds another torrent now)
+	// is unregistered. The database is looked at only on the first scan
+	// (files may have gone while the server was down), when a file seen
+	// before is missing and when a file holds another torrent.
+	gone := sc.seen == nil || changed
+	for path := range sc.seen {
+		if _, ok := next[path]; !ok {
+			if _, ok := read[path]; !ok {
+				gone = true
+				break
+			}
+		}
+	}
+	sc.seen, sc.hashes = next, nextHashes
+	switch {
+	case gone && incomplete:
+		s.cfg.Log.Warn().Str("dir", dir).Msg("part of the torrent directory could not be read: no torrent is unregistered by this scan")
+	case gone:
+		n, err := s.unregisterGone(dir, read, next, nextHashes)
+		res.Removed = n
+		if err != nil {
+			return res, fmt.Errorf("scan %s: %w", dir, err)
+		}
+	}
 	return res, nil
+}
+
+// isTorrentName reports whether a path is named like a .torrent file, as
+// the walk picks them.
+func isTorrentName(path string) bool {
+	return strings.EqualFold(filepath.Ext(path), ".torrent")
 }
 
 // WatchDir scans dir every interval and whenever rescan receives, until
@@ -300,8 +358,8 @@ func (s *Store) WatchDir(done <-chan struct{}, dir string, interval time.Duratio
 			s.cfg.Log.Error().Err(err).Msg("rescan failed")
 			continue
 		}
-		if res.Added > 0 || res.Failed > 0 {
-			s.cfg.Log.Info().Str("dir", dir).Int("added", res.Added).Int("failed", res.Failed).
+		if res.Added > 0 || res.Failed > 0 || res.Removed > 0 {
+			s.cfg.Log.Info().Str("dir", dir).Int("added", res.Added).Int("failed", res.Failed).Int("removed", res.Removed).
 				Int("unchanged", res.Unchanged).Msg("rescanned torrent directory")
 		}
 	}

@@ -95,13 +95,14 @@ func TestRescanSkipsUnchangedFiles(t *testing.T) {
 	scan(ScanResult{Found: 2, Added: 2, Failed: 1})
 	scan(ScanResult{Unchanged: 3})
 
-	// A changed file is read again: new content and mtime.
+	// A changed file is read again: new content and mtime. The torrent
+	// it held before is unregistered: its file no longer holds it.
 	copyTorrentFile(t, "hybrid.torrent", b)
 	future := time.Now().Add(time.Hour)
 	if err := os.Chtimes(b, future, future); err != nil {
 		t.Fatal(err)
 	}
-	scan(ScanResult{Found: 1, Added: 1, Unchanged: 2})
+	scan(ScanResult{Found: 1, Added: 1, Unchanged: 2, Removed: 1})
 
 	// Replaced by rename with the same size and mtime: a new inode.
 	fi, err := os.Stat(a)
@@ -126,10 +127,11 @@ func TestRescanSkipsUnchangedFiles(t *testing.T) {
 	scan(ScanResult{Found: 1, Added: 1, Unchanged: 2})
 	scan(ScanResult{Unchanged: 3})
 
-	// A purge keeps the torrents whose files are still there (four: b's
-	// first torrent names b's file too), so the next scan has nothing new.
+	// A purge keeps the torrents whose files are still there (b's first
+	// torrent went when b came to hold another), so the next scan has
+	// nothing new.
 	rep, err := st.Purge(PurgeOptions{OlderThan: time.Nanosecond, Now: time.Now().Add(time.Hour)})
-	if err != nil || len(rep.Torrents) != 0 || len(rep.Kept) != 4 {
+	if err != nil || len(rep.Torrents) != 0 || len(rep.Kept) != 3 {
 		t.Fatalf("purge: %+v, %v", rep, err)
 	}
 	scan(ScanResult{Unchanged: 3})

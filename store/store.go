@@ -102,6 +102,8 @@ type Store struct {
 
 	// scan remembers the files ScanDir has read.
 	scan dirScan
+	// banned is the deny list (remove --ban), for unregistered infohashes.
+	banned banSet
 }
 
 type shard struct {
@@ -209,6 +211,10 @@ func Open(path string, cfg Config) (*Store, error) {
 		err = db.recordServeMode(s.cfg.Mode)
 	}
 	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.loadBanned(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}

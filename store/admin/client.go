@@ -217,7 +217,7 @@ func (c *Client) Register(ts []store.Torrent) ([]store.RegisterResult, error) {
 			if err != nil {
 				return results, fmt.Errorf("admin socket %s: result: %w", c.path, err)
 			}
-			results = append(results, store.RegisterResult{InfoHash: h, Added: r.Added, ModeChanged: r.ModeChanged})
+			results = append(results, store.RegisterResult{InfoHash: h, Added: r.Added, ModeChanged: r.ModeChanged, Banned: r.Banned})
 		}
 	}
 	return results, nil

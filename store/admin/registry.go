@@ -22,6 +22,7 @@ type Registry interface {
 	Purge(o store.PurgeOptions) (store.PurgeReport, error)
 	// Info says where the figures come from.
 	Info() Info
+	Banlist
 	Close() error
 }
 

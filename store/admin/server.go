@@ -126,6 +126,7 @@ func Listen(st *store.Store, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET "+pathTorrents, s.handleTorrents)
 	mux.HandleFunc("GET "+pathTorrents+"/{hash}", s.handleTorrent)
 	mux.HandleFunc("POST "+pathPurge, s.handlePurge)
+	s.routeBanlist(mux)
 	errLog := cfg.Log.With().Str("component", "admin").Logger()
 	s.hs = &http.Server{
 		Handler:           s.recoverer(mux),
@@ -254,7 +255,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := registerResponse{Results: make([]wireResult, len(results))}
 	for i, res := range results {
-		resp.Results[i] = wireResult{InfoHash: hex.EncodeToString(res.InfoHash[:]), Added: res.Added, ModeChanged: res.ModeChanged}
+		resp.Results[i] = wireResult{InfoHash: hex.EncodeToString(res.InfoHash[:]), Added: res.Added, ModeChanged: res.ModeChanged, Banned: res.Banned}
 	}
 	s.cfg.Log.Info().Int("torrents", len(ts)).Msg("admin: registered torrents")
 	writeJSON(w, http.StatusOK, resp)

@@ -132,6 +132,7 @@ type wireResult struct {
 	InfoHash    string `json:"infohash"`
 	Added       bool   `json:"added,omitempty"`
 	ModeChanged bool   `json:"mode_changed,omitempty"`
+	Banned      bool   `json:"banned,omitempty"`
 }
 
 type registerResponse struct {

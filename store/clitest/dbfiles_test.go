@@ -136,11 +136,14 @@ func TestMigrateFreshFile(t *testing.T) {
 	if r = run(t, nil, "migrate", "--dry-run", "--db", empty); r.code != 0 || !strings.Contains(r.stdout, "nothing to do") {
 		t.Fatalf("migrate --dry-run after migrate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	// An old file: the committed schema-1 fixture is current today, so
-	// migrate has nothing to do and stats reads it.
+	// An old file: the committed schema-1 fixture gains the banned
+	// bucket (1 -> 2), and a second migrate has nothing to do.
 	old := filepath.Join(t.TempDir(), "old.db")
 	copyFixture(t, old)
-	if r = run(t, nil, "migrate", "--db", old); r.code != 0 {
-		t.Fatalf("migrate of the schema-1 fixture: exit %d\n%s", r.code, r.stderr)
+	if r = run(t, nil, "migrate", "--db", old); r.code != 0 || !strings.Contains(r.stdout, "applied: 1 -> 2") {
+		t.Fatalf("migrate of the schema-1 fixture: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r = run(t, nil, "migrate", "--db", old); r.code != 0 || !strings.Contains(r.stdout, "nothing to do") {
+		t.Fatalf("second migrate of the schema-1 fixture: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -24,6 +24,9 @@ func Import(w io.Writer, ts []store.Torrent, results []store.RegisterResult, fai
 		t, r := &ts[i], &results[i]
 		what := "known"
 		switch {
+		case r.Banned:
+			// Counted by the caller, which fails the import for it.
+			what = "banned"
 		case r.Added:
 			what = "added"
 			added++
