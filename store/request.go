@@ -29,8 +29,28 @@ type Request struct {
 	NumWant int32
 	// BothFamilies asks for peers of the other address family as well
 	// (HTTP fills peers and peers6; UDP answers with its own family only).
-	BothFamilies bool
+	BothFamilies bool	// Proto is the protocol the announce came by, for the metrics.
+	Proto Proto
 }
+
+// Proto is the protocol an announce came by.
+type Proto uint8
+
+// The protocols; NumProtos sizes the counters.
+const (
+	ProtoHTTP Proto = iota
+	ProtoUDP
+	NumProtos
+)
+
+// String returns the protocol's label value.
+func (p Proto) String() string {
+	if p == ProtoUDP {
+		return "udp"
+	}
+	return "http"
+}
+
 
 // Response is what the tracker answers to one announce. Peers4 and Peers6
 // are caller-owned buffers: the store appends compact peers (6 and 18 bytes)
