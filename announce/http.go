@@ -469,7 +469,7 @@ func newConn(s *HTTPServer) *conn {
 	return &conn{
 		srv:    s,
 		counts: s.stripes[s.nextStripe.Add(1)%httpStripes],
-		wbuf: make([]byte, 0, headroom+256+mp*(peer4Len+peer6Len)),
+		wbuf:   make([]byte, 0, headroom+256+mp*(peer4Len+peer6Len)),
 		resp: store.Response{
 			Peers4: make([]byte, 0, mp*peer4Len),
 			Peers6: make([]byte, 0, mp*peer6Len),

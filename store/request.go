@@ -29,8 +29,8 @@ type Request struct {
 	NumWant int32
 	// BothFamilies asks for peers of the other address family as well
 	// (HTTP fills peers and peers6; UDP answers with its own family only).
-	BothFamilies bool	// Proto is the protocol the announce came by, for the metrics.
-	Proto Proto
+	BothFamilies bool // Proto is the protocol the announce came by, for the metrics.
+	Proto        Proto
 }
 
 // Proto is the protocol an announce came by.
@@ -50,7 +50,6 @@ func (p Proto) String() string {
 	}
 	return "http"
 }
-
 
 // Response is what the tracker answers to one announce. Peers4 and Peers6
 // are caller-owned buffers: the store appends compact peers (6 and 18 bytes)
