@@ -29,8 +29,9 @@ type Request struct {
 	NumWant int32
 	// BothFamilies asks for peers of the other address family as well
 	// (HTTP fills peers and peers6; UDP answers with its own family only).
-	BothFamilies bool // Proto is the protocol the announce came by, for the metrics.
-	Proto        Proto
+	BothFamilies bool
+	// Proto is the protocol the announce came by, for the metrics.
+	Proto Proto
 }
 
 // Proto is the protocol an announce came by.
