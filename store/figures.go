@@ -40,9 +40,12 @@ type FlushFigures struct {
 	// bound), and TookSum their sum in seconds.
 	Took    [len(FlushBounds) + 1]uint64
 	TookSum float64
-	// Last is the last flush that succeeded (zero before any): when, how
-	// long it took, what it wrote.
-	Last                    time.Time
+	// Last is when the last flush succeeded, whether or not it had
+	// anything to write (zero before any).
+	Last time.Time
+	// LastWrite is the last flush that wrote something (zero before
+	// any): when, how long it took, what it wrote.
+	LastWrite               time.Time
 	LastTook                time.Duration
 	LastTorrents, LastBytes int
 }
@@ -60,10 +63,11 @@ func (r *flushRecord) add(fs flushStats, err error, at time.Time) {
 		r.f.Failures++
 		return
 	}
-	r.f.Last, r.f.LastTook, r.f.LastTorrents, r.f.LastBytes = at, fs.took, fs.torrents, fs.swarmBytes
+	r.f.Last = at
 	if fs.transactions == 0 {
 		return // nothing written: a tick, not a flush worth timing
 	}
+	r.f.LastWrite, r.f.LastTook, r.f.LastTorrents, r.f.LastBytes = at, fs.took, fs.torrents, fs.swarmBytes
 	r.f.Count++
 	r.f.Torrents += uint64(fs.torrents)
 	r.f.Bytes += uint64(fs.swarmBytes)

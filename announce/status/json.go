@@ -42,11 +42,13 @@ type Stats struct {
 	PeerBudget         int    `json:"peer_budget"`
 	PeerBudgetRefusals uint64 `json:"peer_budget_refusals"`
 	HTTPOpenConns      int    `json:"http_open_connections"`
-	LastFlush          *Flush `json:"last_flush"` // null before the first
-	FlushFailures      uint64 `json:"flush_failures"`
-	TopLeechers        []Top  `json:"top_leechers"`
-	TopSeeders         []Top  `json:"top_seeders"`
-	History            Series `json:"history"`
+	// LastFlush is the last flush that wrote something, null before the
+	// first.
+	LastFlush     *Flush `json:"last_flush"`
+	FlushFailures uint64 `json:"flush_failures"`
+	TopLeechers   []Top  `json:"top_leechers"`
+	TopSeeders    []Top  `json:"top_seeders"`
+	History       Series `json:"history"`
 }
 
 // ModeStats is one mode's torrents and peers.
@@ -122,8 +124,8 @@ func (s *Server) stats() *Stats {
 		ms.Seeders, ms.Leechers = snap.peers(m)
 		st.Modes[m.String()] = ms
 	}
-	if fl := &snap.store.Flush; !fl.Last.IsZero() {
-		st.LastFlush = &Flush{At: fl.Last.UTC().Format(time.RFC3339), TookMS: float64(fl.LastTook) / float64(time.Millisecond),
+	if fl := &snap.store.Flush; !fl.LastWrite.IsZero() {
+		st.LastFlush = &Flush{At: fl.LastWrite.UTC().Format(time.RFC3339), TookMS: float64(fl.LastTook) / float64(time.Millisecond),
 			Bytes: fl.LastBytes, Torrents: fl.LastTorrents}
 	}
 	st.TopLeechers = tops(s.src.Store.Top(topN, false))
