@@ -314,3 +314,50 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("screenshot %s: %v", shot, err)
 	}
 }
+
+// The Grafana dashboard asks only for metrics the listener serves.
+func TestGrafanaDashboardNamesServedMetrics(t *testing.T) {
+	tr := startTracker(t)
+	tr.load(t)
+	raw, err := os.ReadFile("grafana.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("grafana.json: %v", err)
+	}
+	resp, err := http.Get("http://" + tr.statusAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	served := map[string]bool{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if name, _, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
+			name, _, _ = strings.Cut(name, "{")
+			served[name] = true
+		}
+	}
+	name := regexp.MustCompile(`\b(?:johnlocke|process|go)_[a-z0-9_]+`)
+	asked := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, n := range name.FindAllString(tg.Expr, -1) {
+				asked++
+				if !served[n] {
+					t.Errorf("panel %q asks for %s, which /metrics does not serve", p.Title, n)
+				}
+			}
+		}
+	}
+	if asked < 20 {
+		t.Errorf("the dashboard names %d metrics; is it read right?", asked)
+	}
+}
