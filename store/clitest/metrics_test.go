@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -307,4 +308,20 @@ func readStatsJSON(t *testing.T, addr string) statusJSON {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// A status address asked for and taken stops serve (exit 1, naming it).
+// (The default one taken is only logged; that is not tested here, as
+// holding 127.0.0.1:6970 would race with anything else on the machine.)
+func TestStatusAddressTaken(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	db := filepath.Join(t.TempDir(), "j.db")
+	r := runBounded(t, "serve", "--db", db, "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--status", held.Addr().String())
+	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "status") || !strings.Contains(r.stdout+r.stderr, held.Addr().String()) {
+		t.Fatalf("exit %d, want 1 naming the status address\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
