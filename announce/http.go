@@ -460,8 +460,10 @@ type conn struct {
 	req    store.Request
 	resp   store.Response
 	hashes [MaxScrapeHashes][20]byte
-	// counts is the stripe this conn counts in.
-	counts *tally.Counts
+	// counts is the stripe this conn counts in; sampler picks the
+	// announces it times.
+	counts  *tally.Counts
+	sampler tally.Sampler
 }
 
 func newConn(s *HTTPServer) *conn {
@@ -846,7 +848,7 @@ func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
 	if out, over := c.overRate(buf, addr); over {
 		return out
 	}
-	start := c.counts.Sample()
+	start := c.sampler.Start()
 	defer c.counts.Observe(start)
 	opts, err := ParseAnnounceQuery(query, &c.req)
 	if err != nil {

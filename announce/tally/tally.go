@@ -67,7 +67,6 @@ type Counts struct {
 	Scrapes    atomic.Uint64 // answered scrape requests
 	Connects   atomic.Uint64 // answered UDP connects
 	Failures   [NumReasons]atomic.Uint64
-	announces  atomic.Uint64 // announces seen, for sampling
 	latency    [len(LatencyBounds) + 1]atomic.Uint64
 	latencySum atomic.Uint64 // nanoseconds
 	// pad keeps the next stripe's fields off this one's last line.
@@ -77,16 +76,23 @@ type Counts struct {
 // Fail counts one refused request.
 func (c *Counts) Fail(r Reason) { c.Failures[r].Add(1) }
 
-// Sample tells whether this announce is one to time; it returns the start
-// time for Observe, or the zero Time.
-func (c *Counts) Sample() time.Time {
-	if c.announces.Add(1)%SampleEvery != 0 {
+// Sampler picks the announces to time. Each goroutine that answers
+// announces (a UDP socket's reader, an HTTP connection) holds its own, so
+// the choice costs an increment of a counter no other core writes.
+type Sampler uint32
+
+// Start tells whether this announce is one to time: it returns the start
+// time for Counts.Observe, or the zero Time.
+func (s *Sampler) Start() time.Time {
+	*s++
+	if *s%SampleEvery != 0 {
 		return time.Time{}
 	}
 	return time.Now()
 }
 
-// Observe records the time since start when start is not zero (Sample).
+// Observe records the time since start when start is not zero
+// (Sampler.Start).
 func (c *Counts) Observe(start time.Time) {
 	if start.IsZero() {
 		return

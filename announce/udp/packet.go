@@ -114,8 +114,10 @@ type handler struct {
 	// rateNow is the rate limiter's clock, read once per packet or batch
 	// (readRateClock) when there is a limiter.
 	rateNow time.Duration
-	// counts is this reader's stripe of the server's counts.
-	counts *tally.Counts
+	// counts is this reader's stripe of the server's counts; sampler
+	// picks the announces it times.
+	counts  *tally.Counts
+	sampler tally.Sampler
 }
 
 func (s *Server) newHandler() *handler {
@@ -219,7 +221,7 @@ func (h *handler) handleAt(pkt []byte, client netip.AddrPort, epoch uint64) []by
 
 // announce answers an authenticated announce request.
 func (h *handler) announce(pkt []byte, client netip.AddrPort, tx uint32) []byte {
-	start := h.counts.Sample()
+	start := h.sampler.Start()
 	defer h.counts.Observe(start)
 	if len(pkt) < announceLen {
 		return h.fail(tx, ErrMalformedAnnounce, len(pkt))
