@@ -325,3 +325,32 @@ func TestStatusAddressTaken(t *testing.T) {
 		t.Fatalf("exit %d, want 1 naming the status address\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// Refused announces are failures by reason, not announces.
+func TestMetricsCountRefusalsApart(t *testing.T) {
+	s := startServer(t, "--db", filepath.Join(t.TempDir(), "t.db")) // --locked: unknown torrents refused
+	if r := s.get(t, "/announce", announceQuery(v1Single, 1001, 10, "started")); r["failure reason"] != "unregistered torrent" {
+		t.Fatalf("announce of an unknown torrent: %v", r)
+	}
+	u := dialUDP(t, s.udp)
+	if action := u.announce(t, u.connID, v1Single, 10); action != 3 {
+		t.Fatalf("udp announce of an unknown torrent: action %d, want an error", action)
+	}
+	fams := scrapeMetrics(t, s.status)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"johnlocke_failures_total", []string{"protocol=http", "reason=unregistered"}, 1},
+		{"johnlocke_failures_total", []string{"protocol=udp", "reason=unregistered"}, 1},
+		{"johnlocke_failures_total", []string{"protocol=http", "reason=malformed"}, 0},
+		{"johnlocke_announces_total", []string{"protocol=http", "mode=large", "event=started"}, 0},
+		{"johnlocke_announces_total", []string{"protocol=udp", "mode=large", "event=started"}, 0},
+		{"johnlocke_torrents", []string{"mode=large", "origin=organic"}, 0},
+	} {
+		if got := metricValue(t, fams, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}
