@@ -354,3 +354,34 @@ func TestMetricsCountRefusalsApart(t *testing.T) {
 		}
 	}
 }
+
+// A connection over --max-conns-per-ip is counted as refused by the
+// per-source cap; the one admitted is open.
+func TestMetricsCountRefusedConnections(t *testing.T) {
+	s := startServer(t, "--db", filepath.Join(t.TempDir(), "t.db"), "--max-conns-per-ip", "1")
+	for range 2 {
+		c, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// Half a request head: accepted at once (TCP_DEFER_ACCEPT waits
+		// for data), then held until the 5 s read timeout.
+		if _, err := c.Write([]byte("GET /announce")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var refused, open float64
+	waitFor(t, 10*time.Second, "a refused connection in the metrics", func() bool {
+		fams := scrapeMetrics(t, s.status)
+		refused = metricValue(t, fams, "johnlocke_http_refused_connections_total", "cap=per_source")
+		open = metricValue(t, fams, "johnlocke_http_open_connections")
+		return refused > 0 && open > 0
+	})
+	if refused != 1 || open != 1 {
+		t.Errorf("refused %v, open %v; want 1 and 1", refused, open)
+	}
+	if got := metricValue(t, scrapeMetrics(t, s.status), "johnlocke_http_refused_connections_total", "cap=global"); got != 0 {
+		t.Errorf("refused by the global cap %v, want 0", got)
+	}
+}
