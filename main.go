@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 	"go.etcd.io/bbolt"
@@ -36,6 +37,7 @@ import (
 	"johnlocke/announce"
 	"johnlocke/announce/limit"
 	"johnlocke/announce/loadgen"
+	"johnlocke/announce/status"
 	"johnlocke/announce/udp"
 	"johnlocke/migrate"
 	"johnlocke/modes"
@@ -475,6 +477,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-file", Usage: "log to the file at `PATH` instead of stdout; SIGHUP reopens it"},
 		&cli.BoolFlag{Name: "full-scrape", Usage: "answer /scrape without an infohash with every torrent's counts (small-mode torrents left out)"},
 		&cli.DurationFlag{Name: "full-scrape-interval", Value: announce.DefaultFullScrapeInterval, Usage: "rebuild the --full-scrape answer at most once per `DURATION`"},
+		&cli.StringFlag{Name: "status", Value: status.DefaultAddr, Usage: "status listener `ADDR`: /metrics (Prometheus), the status page at / and /stats.json (empty: none)"},
 	}
 }
 
@@ -546,6 +549,11 @@ type serveConfig struct {
 	// torrent, rebuilt at most every FullScrapeInterval.
 	FullScrape         bool
 	FullScrapeInterval time.Duration
+	// Status is the status listener's address, "" for none; StatusSet
+	// tells that it was asked for, not the default, so that failing to
+	// bind it stops serve (the default's failure is only logged).
+	Status    string
+	StatusSet bool
 }
 
 // parseServeConfig turns serve's command line into a serveConfig. Every
@@ -573,6 +581,12 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 		LogFile:       c.String("log-file"),
 	}
 	cfg.FullScrape, cfg.FullScrapeInterval = c.Bool("full-scrape"), c.Duration("full-scrape-interval")
+	cfg.Status, cfg.StatusSet = c.String("status"), c.IsSet("status")
+	if cfg.Status != "" {
+		if _, err := net.ResolveTCPAddr("tcp", cfg.Status); err != nil {
+			return cfg, usageError("--status %q: want [host]:port with a port from 0 to 65535, or '' for none: %v", cfg.Status, err)
+		}
+	}
 	if err := durationIn("full-scrape-interval", cfg.FullScrapeInterval, minFullScrapeInterval, math.MaxInt64); err != nil {
 		return cfg, err
 	}
@@ -887,7 +901,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		}
 		httpBound = lns[0].Addr().String()
 	}
-	serveErr := make(chan error, len(lns)+len(conns))
+	serveErr := make(chan error, len(lns)+len(conns)+1)
 	var (
 		httpSrv *announce.HTTPServer
 		udpSrv  *udp.Server
@@ -912,8 +926,13 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 			go func() { serveErr <- labelled("udp", udpSrv.Serve(ctx, conn)) }()
 		}
 	}
+	statusBound, err := serveStatus(ctx, cfg, status.Sources{Store: st, HTTP: httpSrv, UDP: udpFigures(udpSrv),
+		Version: daemon.Version(version), Started: started}, serveErr, log)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
 	torrents, peers := st.Counts()
-	log.Info().Str("http", httpBound).Str("udp", udpBound).Str("mode", cfg.Mode.String()).Bool("locked", cfg.Locked).
+	log.Info().Str("http", httpBound).Str("udp", udpBound).Str("status", statusBound).Str("mode", cfg.Mode.String()).Bool("locked", cfg.Locked).
 		Int64("torrents", torrents).Int64("peers", peers).Str("admin", sock).Int("pid", os.Getpid()).
 		Msg("johnlocke is serving")
 	lc.Serving(httpBound, udpBound)
@@ -939,6 +958,36 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		}
 	}
 	return nil
+}
+
+// serveStatus starts the status listener of cfg.Status, if any, and
+// returns the address it bound. A default address that cannot be bound
+// (another tracker on the machine holds it) is logged and left out; one
+// the operator asked for is an error.
+func serveStatus(ctx context.Context, cfg serveConfig, src status.Sources, serveErr chan<- error, log zerolog.Logger) (string, error) {
+	if cfg.Status == "" {
+		return "", nil
+	}
+	ln, err := net.Listen("tcp", cfg.Status)
+	if err != nil {
+		if !cfg.StatusSet {
+			log.Warn().Err(err).Msg("status listener not started (--status '' turns it off)")
+			return "", nil
+		}
+		return "", fmt.Errorf("status: %w", err)
+	}
+	srv := status.New(src, 0, log)
+	go func() { serveErr <- labelled("status", srv.Serve(ctx, ln)) }()
+	return ln.Addr().String(), nil
+}
+
+// udpFigures is srv for status.Sources, nil (not a nil *udp.Server) when
+// serve runs no UDP.
+func udpFigures(srv *udp.Server) status.UDPFigures {
+	if srv == nil {
+		return nil
+	}
+	return srv
 }
 
 // labelled names the listener an error came from; nil stays nil.

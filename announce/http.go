@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"johnlocke/announce/limit"
+	"johnlocke/announce/tally"
 	"johnlocke/store"
 )
 
@@ -169,7 +170,21 @@ type HTTPServer struct {
 	fullBuilt chan struct{}
 	fullOnce  sync.Once
 	fullWG    sync.WaitGroup
+
+	// tally holds the request counts (failures by reason, scrapes,
+	// sampled announce times) in httpStripes stripes; each pooled conn
+	// writes the one it was given when made.
+	tally      tally.Set
+	stripes    [httpStripes]*tally.Counts
+	nextStripe atomic.Uint32
+	// refusedSource and refusedGlobal count connections turned away by
+	// the per-source and the global caps (rare: plain atomics suffice).
+	refusedSource, refusedGlobal atomic.Uint64
 }
+
+// httpStripes is how many count stripes HTTP connections share: enough
+// that the cores answering requests seldom write the same one.
+const httpStripes = 16
 
 // NewHTTPServer returns a server answering from t. It does not listen:
 // pass a listener to Serve.
@@ -188,6 +203,9 @@ func NewHTTPServer(t Tracker, cfg HTTPConfig, log zerolog.Logger) *HTTPServer {
 	}
 	s.perSource = limit.NewConns(s.cfg.MaxConnsPerIP)
 	s.fwdHeader = strings.ToLower(s.cfg.TrustedProxyHeader)
+	for i := range s.stripes {
+		s.stripes[i] = s.tally.New()
+	}
 	s.pool.New = func() any { return newConn(s) }
 	return s
 }
@@ -387,6 +405,9 @@ func (s *HTTPServer) track(addr netip.Addr, nc net.Conn, fd int) *conn {
 	if s.closing.Load() || len(s.conns) >= s.cfg.MaxConns {
 		full := !s.closing.Load()
 		s.mu.Unlock()
+		if full {
+			s.refusedGlobal.Add(1)
+		}
 		s.releaseSource(&peer)
 		if full {
 			s.log.Debug().Int("max_conns", s.cfg.MaxConns).Msg("http connection refused: at the connection cap")
@@ -439,13 +460,18 @@ type conn struct {
 	req    store.Request
 	resp   store.Response
 	hashes [MaxScrapeHashes][20]byte
+	// counts is the stripe this conn counts in; sampler picks the
+	// announces it times.
+	counts  *tally.Counts
+	sampler tally.Sampler
 }
 
 func newConn(s *HTTPServer) *conn {
 	mp := s.cfg.MaxPeers
 	return &conn{
-		srv:  s,
-		wbuf: make([]byte, 0, headroom+256+mp*(peer4Len+peer6Len)),
+		srv:    s,
+		counts: s.stripes[s.nextStripe.Add(1)%httpStripes],
+		wbuf:   make([]byte, 0, headroom+256+mp*(peer4Len+peer6Len)),
 		resp: store.Response{
 			Peers4: make([]byte, 0, mp*peer4Len),
 			Peers6: make([]byte, 0, mp*peer6Len),
@@ -817,11 +843,13 @@ func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
 	s := c.srv
 	addr, f := c.clientAddr(h)
 	if f != "" {
-		return AppendFailure(buf, string(f))
+		return c.appendError(buf, f)
 	}
 	if out, over := c.overRate(buf, addr); over {
 		return out
 	}
+	start := c.sampler.Start()
+	defer c.counts.Observe(start)
 	opts, err := ParseAnnounceQuery(query, &c.req)
 	if err != nil {
 		return c.appendError(buf, err)
@@ -834,6 +862,7 @@ func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
 		c.req.Is6 = true
 	}
 	c.req.BothFamilies = true
+	c.req.Proto = store.ProtoHTTP
 	c.resp.Reset()
 	if err := s.tracker.Announce(&c.req, &c.resp); err != nil {
 		return c.appendError(buf, err)
@@ -847,7 +876,7 @@ func (c *conn) announce(buf, query []byte, h *httpHead) []byte {
 func (c *conn) scrape(buf, query []byte, h *httpHead) (_, full []byte) {
 	addr, f := c.clientAddr(h)
 	if f != "" {
-		return AppendFailure(buf, string(f)), nil
+		return c.appendError(buf, f), nil
 	}
 	if out, over := c.overRate(buf, addr); over {
 		return out, nil
@@ -856,8 +885,9 @@ func (c *conn) scrape(buf, query []byte, h *httpHead) (_, full []byte) {
 	if err == ErrFullScrape && c.srv.cfg.FullScrape {
 		if _, ok := c.srv.tracker.(FullScraper); ok {
 			if full = c.srv.fullScrapeAnswer(acceptsGzip(h.acceptEnc)); full == nil {
-				return AppendFailure(buf, string(ErrFullScrapeNotReady)), nil
+				return c.appendError(buf, ErrFullScrapeNotReady), nil
 			}
+			c.counts.Scrapes.Add(1)
 			return buf, full
 		}
 	}
@@ -870,19 +900,24 @@ func (c *conn) scrape(buf, query []byte, h *httpHead) (_, full []byte) {
 			buf = AppendScrapeFile(buf, c.hashes[i], counts)
 		}
 	}
+	c.counts.Scrapes.Add(1)
 	return AppendScrapeEnd(buf), nil
 }
 
 // appendError appends the bencoded failure for err: its own text for a
 // store.Failure, ErrInternal (after logging it) for anything else.
+// Every failure is counted by its reason.
 func (c *conn) appendError(buf []byte, err error) []byte {
 	if f, ok := err.(store.Failure); ok {
+		c.counts.Fail(tally.ReasonOf(f, ErrInternal))
 		return AppendFailure(buf, string(f))
 	}
 	var f store.Failure
 	if errors.As(err, &f) {
+		c.counts.Fail(tally.ReasonOf(f, ErrInternal))
 		return AppendFailure(buf, string(f))
 	}
+	c.counts.Fail(tally.ReasonInternal)
 	c.srv.log.Error().Err(err).Hex("info_hash", c.req.InfoHash[:]).Msg("announce failed")
 	return AppendFailure(buf, string(ErrInternal))
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"johnlocke/announce/limit"
+	"johnlocke/announce/tally"
 )
 
 // peer is who is at the other end of a connection's socket, worked out
@@ -41,6 +42,7 @@ func (s *HTTPServer) admitSource(p *peer) bool {
 		return true
 	}
 	if !s.perSource.Acquire(p.src) {
+		s.refusedSource.Add(1)
 		if !s.warnedSourceCap.Swap(true) {
 			s.log.Warn().Int("max_conns_per_ip", s.perSource.PerSource()).
 				Msg("http connection refused: its source address holds its share of connections (logged once; later ones at debug level)")
@@ -73,5 +75,6 @@ func (c *conn) overRate(buf []byte, addr netip.Addr) ([]byte, bool) {
 	if ok {
 		return buf, false
 	}
+	c.counts.Fail(tally.ReasonRateLimited)
 	return AppendRateLimited(buf, wait), true
 }

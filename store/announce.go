@@ -23,6 +23,10 @@ func (s *Store) Announce(req *Request, resp *Response) error {
 		var err error
 		if pos, err = s.organic(sh, &hash, req); err != nil {
 			if err == errNothingToRegister {
+				sh.tallies.announces[req.Proto%NumProtos][s.cfg.Mode&modeMask][req.Event&3]++
+				if req.Event != EventStopped {
+					sh.tallies.turnedAway++
+				}
 				s.answerEmpty(sh, resp)
 				err = nil
 			}
@@ -118,6 +122,7 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uin
 	mode := t.mode().Or(s.cfg.Mode)
 	timing := &s.timing[mode]
 	sh.announces++
+	sh.tallies.announces[req.Proto%NumProtos][mode&modeMask][req.Event&3]++
 
 	var key [18]byte
 	keyLen := 6
@@ -171,6 +176,9 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uin
 		}
 		self = s.putPeer(own, peerKey, uint8(tick), flags)
 		changed = true
+		if self < 0 {
+			sh.tallies.turnedAway++
+		}
 		if req.Is6 && self < 0 {
 			sh.dropEmpty6(t) // over budget: keep no empty list
 		}

@@ -230,6 +230,7 @@ func (s *Store) flushLocked() (flushStats, error) {
 	if err == nil {
 		fs, err = s.flushDirty()
 	}
+	s.flushes.add(fs, err, s.cfg.Now())
 	s.writesFailing.Store(err != nil)
 	return fs, err
 }

@@ -30,6 +30,26 @@ type Request struct {
 	// BothFamilies asks for peers of the other address family as well
 	// (HTTP fills peers and peers6; UDP answers with its own family only).
 	BothFamilies bool
+	// Proto is the protocol the announce came by, for the metrics.
+	Proto Proto
+}
+
+// Proto is the protocol an announce came by.
+type Proto uint8
+
+// The protocols; NumProtos sizes the counters.
+const (
+	ProtoHTTP Proto = iota
+	ProtoUDP
+	NumProtos
+)
+
+// String returns the protocol's label value.
+func (p Proto) String() string {
+	if p == ProtoUDP {
+		return "udp"
+	}
+	return "http"
 }
 
 // Response is what the tracker answers to one announce. Peers4 and Peers6

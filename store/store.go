@@ -104,6 +104,8 @@ type Store struct {
 	scan dirScan
 	// banned is the deny list (remove --ban), for unregistered infohashes.
 	banned banSet
+	// flushes records what the flushes did, for the metrics.
+	flushes flushRecord
 }
 
 type shard struct {
@@ -120,8 +122,11 @@ type shard struct {
 	rand      modes.Rand
 	sel       []int32
 	announces uint32
-	// pad keeps neighbouring shards' locks off one cache line.
-	_ [40]byte
+	// tallies are the shard's share of the metrics, written under mu.
+	tallies shardCounts
+	// pad keeps neighbouring shards' locks off one cache line (the
+	// shard is 512 bytes).
+	_ [96]byte
 }
 
 // torrent is one swarm in memory, a value in its shard's table. Names,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"johnlocke/announce/limit"
+	"johnlocke/announce/tally"
 	"johnlocke/store"
 )
 
@@ -113,6 +114,10 @@ type handler struct {
 	// rateNow is the rate limiter's clock, read once per packet or batch
 	// (readRateClock) when there is a limiter.
 	rateNow time.Duration
+	// counts is this reader's stripe of the server's counts; sampler
+	// picks the announces it times.
+	counts  *tally.Counts
+	sampler tally.Sampler
 }
 
 func (s *Server) newHandler() *handler {
@@ -122,8 +127,9 @@ func (s *Server) newHandler() *handler {
 			Peers4: make([]byte, 0, peer4Len*s.maxPeers4),
 			Peers6: make([]byte, 0, peer6Len*s.maxPeers6),
 		},
-		out: make([]byte, 0, MaxReplySize),
-		url: make([]byte, 0, MaxURLData),
+		out:    make([]byte, 0, MaxReplySize),
+		url:    make([]byte, 0, MaxURLData),
+		counts: s.tally.New(),
 	}
 }
 
@@ -186,6 +192,7 @@ func (h *handler) handleAt(pkt []byte, client netip.AddrPort, epoch uint64) []by
 		if id != protocolID {
 			return nil
 		}
+		h.counts.Connects.Add(1)
 		out := be.AppendUint32(h.out[:0], actionConnect)
 		out = be.AppendUint32(out, tx)
 		return be.AppendUint64(out, h.srv.key.connID(epoch, client))
@@ -198,6 +205,7 @@ func (h *handler) handleAt(pkt []byte, client netip.AddrPort, epoch uint64) []by
 	}
 	if (action == actionAnnounce || action == actionScrape) && h.srv.cfg.RateLimit != nil {
 		if ok, wait := h.srv.cfg.RateLimit.Allow(limit.SourceOf(client.Addr()), h.rateNow); !ok {
+			h.counts.Fail(tally.ReasonRateLimited)
 			return h.failRetry(tx, wait, len(pkt))
 		}
 	}
@@ -213,6 +221,8 @@ func (h *handler) handleAt(pkt []byte, client netip.AddrPort, epoch uint64) []by
 
 // announce answers an authenticated announce request.
 func (h *handler) announce(pkt []byte, client netip.AddrPort, tx uint32) []byte {
+	start := h.sampler.Start()
+	defer h.counts.Observe(start)
 	if len(pkt) < announceLen {
 		return h.fail(tx, ErrMalformedAnnounce, len(pkt))
 	}
@@ -235,6 +245,7 @@ func (h *handler) announce(pkt []byte, client netip.AddrPort, tx uint32) []byte 
 	req.Uploaded = be.Uint64(pkt[offUploaded:])
 	req.Event = store.Event(event)
 	req.Port = port
+	req.Proto = store.ProtoUDP
 	// The socket's address family decides the peers' (BEP 15): an
 	// IPv4-mapped address on a dual-stack socket is an IPv4 client.
 	limit := h.srv.maxPeers4
@@ -304,12 +315,19 @@ func (h *handler) scrape(pkt []byte, tx uint32) []byte {
 		out = be.AppendUint32(out, c.Downloaded)
 		out = be.AppendUint32(out, c.Incomplete)
 	}
+	h.counts.Scrapes.Add(1)
 	return out
 }
 
 // fail returns an error packet with f's text, or nil when that packet
 // would be longer than limit (the request's length).
+// Every failure is counted by its reason, answered or not.
 func (h *handler) fail(tx uint32, f store.Failure, limit int) []byte {
+	if f == ErrBadConnectionID {
+		h.counts.Fail(tally.ReasonBadConnectionID)
+	} else {
+		h.counts.Fail(tally.ReasonOf(f, ErrInternal))
+	}
 	if errorHeaderLen+len(f) > limit {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"johnlocke/announce/limit"
+	"johnlocke/announce/tally"
 	"johnlocke/store"
 )
 
@@ -66,6 +67,8 @@ type Server struct {
 	maxPeers4, maxPeers6 int
 
 	panics atomic.Uint64
+	// tally holds the readers' counts, a stripe each.
+	tally tally.Set
 	// noBatch makes Serve read a packet at a time even where batches are
 	// available, so that tests cover both loops.
 	noBatch bool

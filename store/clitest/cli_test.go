@@ -165,17 +165,18 @@ func TestDatabaseProblemsExit3(t *testing.T) {
 
 // server is a running `johnlocke serve` process.
 type server struct {
-	cmd   *exec.Cmd
-	addr  string // HTTP
-	udp   string // UDP
-	admin string // admin socket
-	pid   int
-	done  chan error
+	cmd    *exec.Cmd
+	addr   string // HTTP
+	udp    string // UDP
+	admin  string // admin socket
+	status string // status listener
+	pid    int
+	done   chan error
 }
 
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binary(t), append([]string{"serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(binary(t), append([]string{"serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--status", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -192,11 +193,11 @@ func startServer(t *testing.T, args ...string) *server {
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		var entry struct {
-			Message, HTTP, UDP, Admin string
-			PID                       int
+			Message, HTTP, UDP, Admin, Status string
+			PID                               int
 		}
 		if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Message == "johnlocke is serving" {
-			s.addr, s.udp, s.admin, s.pid = entry.HTTP, entry.UDP, entry.Admin, entry.PID
+			s.addr, s.udp, s.admin, s.status, s.pid = entry.HTTP, entry.UDP, entry.Admin, entry.Status, entry.PID
 			break
 		}
 	}

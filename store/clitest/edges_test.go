@@ -161,6 +161,8 @@ func TestBadFlagValuesExit2(t *testing.T) {
 		{[]string{"--http", ":99999"}, "--http"},
 		{[]string{"--udp", "127.0.0.1:70000"}, "--udp"},
 		{[]string{"--udp", "127.0.0.1"}, "--udp"},
+		{[]string{"--status", "127.0.0.1:65536"}, "--status"},
+		{[]string{"--status", "nowhere"}, "--status"},
 		{[]string{"--maxpeers", "many"}, "maxpeers"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
 	}

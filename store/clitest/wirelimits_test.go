@@ -46,4 +46,16 @@ func TestServeWireLimitFlags(t *testing.T) {
 	if limited == 0 {
 		t.Error("--rate-limit 1 --rate-burst 2 let 20 announces through")
 	}
+	// The metrics count each refusal as a failure, the rest as announces.
+	fams := scrapeMetrics(t, s.status)
+	if got := metricValue(t, fams, "johnlocke_failures_total", "protocol=http", "reason=rate_limited"); got != float64(limited) {
+		t.Errorf("rate_limited failures %v, want %d", got, limited)
+	}
+	var answered float64
+	for _, ev := range []string{"started", "none"} {
+		answered += metricValue(t, fams, "johnlocke_announces_total", "protocol=http", "mode=large", "event="+ev)
+	}
+	if answered != float64(20-limited) {
+		t.Errorf("announces counted %v, want %d", answered, 20-limited)
+	}
 }

@@ -1,0 +1,135 @@
+package status
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"johnlocke/announce/tally"
+	"johnlocke/store"
+)
+
+// collector turns a snapshot of the counts into metrics at each scrape:
+// the counts live in the shards and sockets that make them, summed here.
+type collector struct {
+	src *Sources
+
+	announces, scrapes, failures, connects, badIDs      *prometheus.Desc
+	torrents, peers, budget, turnedAway, announceTime   *prometheus.Desc
+	flushTime, flushBytes, flushTorrents, flushFailures *prometheus.Desc
+	lastFlush, dbSize, openConns, refusedConns, build   *prometheus.Desc
+}
+
+func newCollector(src *Sources) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("johnlocke_"+name, help, labels, nil)
+	}
+	return &collector{
+		src:           src,
+		announces:     d("announces_total", "Announces answered, by protocol, the torrent's mode and the event.", "protocol", "mode", "event"),
+		scrapes:       d("scrapes_total", "Scrape requests answered, by protocol.", "protocol"),
+		failures:      d("failures_total", "Announces, scrapes and UDP packets refused, by protocol and reason.", "protocol", "reason"),
+		connects:      d("udp_connects_total", "UDP connect requests answered."),
+		badIDs:        d("udp_bad_connection_ids_total", "UDP announces and scrapes with a connection id that is not valid."),
+		torrents:      d("torrents", "Torrents held, by mode and origin.", "mode", "origin"),
+		peers:         d("peers", "Peers held, by mode, address family and role.", "mode", "family", "role"),
+		budget:        d("peer_budget", "The peer budget (--max-peers-total)."),
+		turnedAway:    d("peer_budget_refusals_total", "New peers the peer budget left unstored."),
+		announceTime:  d("announce_duration_seconds", "Time to handle an announce, from parsing to the answer built, one announce in 64 timed.", "protocol"),
+		flushTime:     d("flush_duration_seconds", "Time of the flushes that wrote something."),
+		flushBytes:    d("flush_written_bytes_total", "Swarm bytes the flushes wrote."),
+		flushTorrents: d("flush_written_torrents_total", "Torrent records the flushes wrote."),
+		flushFailures: d("flush_failures_total", "Flushes that failed (retried at the next interval)."),
+		lastFlush:     d("last_flush_timestamp_seconds", "Unix time of the last successful flush; 0 before any."),
+		dbSize:        d("database_size_bytes", "Size of the database file."),
+		openConns:     d("http_open_connections", "HTTP connections open now."),
+		refusedConns:  d("http_refused_connections_total", "HTTP connections refused by a cap: per_source (--max-conns-per-ip) or global.", "cap"),
+		build:         d("build_info", "Always 1; the labels name the build.", "version", "goversion"),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.announces, c.scrapes, c.failures, c.connects, c.badIDs,
+		c.torrents, c.peers, c.budget, c.turnedAway, c.announceTime, c.flushTime, c.flushBytes,
+		c.flushTorrents, c.flushFailures, c.lastFlush, c.dbSize, c.openConns, c.refusedConns, c.build} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.src.snapshot()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, p := range protos {
+		for _, m := range everyMode {
+			for e, name := range eventNames {
+				counter(c.announces, s.store.Announces[p][m][e], p.String(), m.String(), name)
+			}
+		}
+	}
+	for _, p := range protos {
+		if p == store.ProtoHTTP && !s.hasHTTP || p == store.ProtoUDP && !s.hasUDP {
+			continue
+		}
+		w := s.wire(p)
+		counter(c.scrapes, w.Scrapes, p.String())
+		for r := range tally.NumReasons {
+			counter(c.failures, w.Failures[r], p.String(), r.String())
+		}
+		ch <- latencyHistogram(c.announceTime, w, p.String())
+	}
+	if s.hasUDP {
+		counter(c.connects, s.udp.Connects)
+		counter(c.badIDs, s.udp.Failures[tally.ReasonBadConnectionID])
+	}
+	for _, m := range everyMode {
+		for o, name := range originNames {
+			gauge(c.torrents, float64(s.store.Torrents[m][o]), m.String(), name)
+		}
+		for f, fam := range familyNames {
+			for r, role := range roleNames {
+				gauge(c.peers, float64(s.store.Peers[m][f][r]), m.String(), fam, role)
+			}
+		}
+	}
+	gauge(c.budget, float64(s.store.PeerBudget))
+	counter(c.turnedAway, s.store.TurnedAway)
+	fl := &s.store.Flush
+	ch <- histogram(c.flushTime, store.FlushBounds[:], fl.Took[:], fl.TookSum)
+	counter(c.flushBytes, fl.Bytes)
+	counter(c.flushTorrents, fl.Torrents)
+	counter(c.flushFailures, fl.Failures)
+	var last float64
+	if !fl.Last.IsZero() {
+		last = float64(fl.Last.UnixNano()) / 1e9
+	}
+	gauge(c.lastFlush, last)
+	gauge(c.dbSize, float64(s.store.DBSize))
+	if s.hasHTTP {
+		gauge(c.openConns, float64(s.http.OpenConns))
+		counter(c.refusedConns, s.http.RefusedPerSource, "per_source")
+		counter(c.refusedConns, s.http.RefusedGlobal, "global")
+	}
+	gauge(c.build, 1, c.src.Version, runtime.Version())
+}
+
+func latencyHistogram(d *prometheus.Desc, w *tally.Totals, proto string) prometheus.Metric {
+	return histogram(d, tally.LatencyBounds[:], w.Latency[:], w.LatencySum, proto)
+}
+
+// histogram makes a constant histogram of per-bucket counts (the last one
+// past every bound).
+func histogram(d *prometheus.Desc, bounds []float64, counts []uint64, sum float64, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(bounds))
+	var cum uint64
+	for i, b := range bounds {
+		cum += counts[i]
+		buckets[b] = cum
+	}
+	cum += counts[len(bounds)]
+	return prometheus.MustNewConstHistogram(d, cum, sum, buckets, labels...)
+}
