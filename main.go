@@ -418,6 +418,9 @@ func simulateFlags() []cli.Flag {
 		&cli.IntFlag{Name: "seeds", Value: 3, Usage: "`N` runs (seeds) per tracker"},
 		&cli.IntFlag{Name: "peers", Usage: "scale `N`: surge leechers, large arrivals per hour, small members; 0 takes the scenario's own"},
 		&cli.StringFlag{Name: "out", Usage: "write CSV and charts to `DIR` (default: none, table only)"},
+		&cli.IntFlag{Name: "surge-seeds", Usage: "study: `N` fixed seeders per surge leecher's list (0: the mode's own)"},
+		&cli.IntFlag{Name: "large-seed-div", Usage: "study: a large leecher's list is at most 1/`N` seeders (0: the mode's own)"},
+		&cli.IntFlag{Name: "small-cursor-step", Usage: "study: small's cursor moves `N` peers per answer; -1 past the whole answer (0: the mode's own)"},
 	}
 }
 
@@ -435,6 +438,20 @@ func simulateCmd(c *cli.Context, stdout io.Writer) error {
 		Seeds:    c.Int("seeds"),
 		Peers:    c.Int("peers"),
 		Out:      c.String("out"),
+		Tuning: modes.Tuning{
+			SurgeSeedsPerList: c.Int("surge-seeds"),
+			LargeSeedShareDiv: c.Int("large-seed-div"),
+			SmallCursorStep:   c.Int("small-cursor-step"),
+		},
+	}
+	if t := cfg.Tuning; t.SurgeSeedsPerList < 0 || t.SurgeSeedsPerList > 50 {
+		return usageError("--surge-seeds: want 0 to 50, got %d", t.SurgeSeedsPerList)
+	}
+	if t := cfg.Tuning; t.LargeSeedShareDiv < 0 || t.LargeSeedShareDiv > 50 {
+		return usageError("--large-seed-div: want 0 to 50, got %d", t.LargeSeedShareDiv)
+	}
+	if t := cfg.Tuning; t.SmallCursorStep < -1 || t.SmallCursorStep > 50 {
+		return usageError("--small-cursor-step: want -1 to 50, got %d", t.SmallCursorStep)
 	}
 	switch tr := c.String("tracker"); tr {
 	case "both":

@@ -56,6 +56,8 @@ type Scenario struct {
 	MeasureFrom, MeasureTo float64
 	// TrackMeetings records which pairs of peers ever connected.
 	TrackMeetings bool
+	// Tuning is handed to the store: the modes' constants under study.
+	Tuning modes.Tuning
 	// Timing, when set, is the random tracker's intervals instead of the
 	// mode's defaults.
 	Timing modes.Timing
@@ -105,7 +107,7 @@ func Run(sc Scenario, tr Tracker, seed uint64) (*Result, error) {
 	var t tracker
 	switch tr {
 	case Johnlocke:
-		j, err := newJohnlocke(sw, sc.Mode)
+		j, err := newJohnlocke(sw, sc.Mode, sc.Tuning)
 		if err != nil {
 			return nil, err
 		}

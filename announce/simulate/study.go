@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"johnlocke/modes"
 )
 
 // Default scales of the scenarios, chosen so that each run takes well
 // under a minute on one core.
 const (
-	DefaultSurgeLeechers = 2000
+	DefaultSurgeLeechers = 10000
 	DefaultSurgeSeeders  = 4
 	DefaultLargeHours    = 24
 	DefaultLargePerHour  = 60
@@ -36,6 +38,8 @@ type StudyConfig struct {
 	Peers int
 	// Out, when set, is the directory for CSV files and charts.
 	Out string
+	// Tuning overrides the modes' constants in the johnlocke runs.
+	Tuning modes.Tuning
 }
 
 // ScenarioByName builds a named scenario at scale peers (0: default).
@@ -72,6 +76,7 @@ func Study(cfg StudyConfig, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sc.Tuning = cfg.Tuning
 	runs := map[Tracker][]*Result{}
 	for _, tr := range cfg.Trackers {
 		for i := range cfg.Seeds {

@@ -44,7 +44,7 @@ type johnlocke struct {
 // simulated client reports.
 const pieceBytes = 256 << 10
 
-func newJohnlocke(sw *swarm, mode modes.Mode) (*johnlocke, error) {
+func newJohnlocke(sw *swarm, mode modes.Mode, tuning modes.Tuning) (*johnlocke, error) {
 	dir, err := os.MkdirTemp("", "johnlocke-simulate-")
 	if err != nil {
 		return nil, fmt.Errorf("simulate: temp dir: %w", err)
@@ -55,6 +55,7 @@ func newJohnlocke(sw *swarm, mode modes.Mode) (*johnlocke, error) {
 		Locked:             false,
 		MaxTorrentsPerAddr: -1,
 		MaxPeers:           numWant,
+		Tuning:             tuning,
 		Now:                j.clock,
 	})
 	if err != nil {
