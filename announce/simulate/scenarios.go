@@ -86,8 +86,9 @@ func Surge(leechers, seeders int) Scenario {
 }
 
 // Large is a distribution: a few fixed seeders, Poisson arrivals over the
-// given hours, a third of finishers seeding for an exponential hour, the
-// rest leaving at once.
+// given hours, one finisher in ten seeding for an exponential half hour,
+// the rest leaving at once: an upload-bound swarm, where who is handed
+// whom can matter.
 func Large(hours float64, perHour float64, seeders int) Scenario {
 	return Scenario{
 		Name: fmt.Sprintf("large %g h at %g/h %d seeders", hours, perHour, seeders),
@@ -97,8 +98,8 @@ func Large(hours float64, perHour float64, seeders int) Scenario {
 		Arrivals: func(r *rand.Rand) []float64 { return poisson(r, perHour/3600, 0, hours*3600) },
 		Capacity: leecherCapacity,
 		Stay: func(r *rand.Rand) float64 {
-			if r.IntN(3) == 0 {
-				return r.ExpFloat64() * 3600
+			if r.IntN(10) == 0 {
+				return r.ExpFloat64() * 1800
 			}
 			return 0
 		},

@@ -18,8 +18,8 @@ import (
 const (
 	DefaultSurgeLeechers = 10000
 	DefaultSurgeSeeders  = 4
-	DefaultLargeHours    = 24
-	DefaultLargePerHour  = 60
+	DefaultLargeHours    = 6
+	DefaultLargePerHour  = 600
 	DefaultLargeSeeders  = 3
 	DefaultSmallMembers  = 30
 )
