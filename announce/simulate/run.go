@@ -161,6 +161,8 @@ func Run(sc Scenario, tr Tracker, seed uint64) (*Result, error) {
 	rechokeSteps := max(1, int(math.Round(RechokeEvery/sc.Step)))
 	optimisticSteps := max(1, int(math.Round(OptimisticEvery/sc.Step)))
 	minuteUp := make([]float64, len(fixed))
+	idleBefore := make([]float64, len(fixed))
+	upBefore := make([]float64, len(fixed))
 	lastDone := 0.0
 	steps := int(sc.Duration / sc.Step)
 	for k := 0; k < steps; k++ {
@@ -196,14 +198,10 @@ func Run(sc Scenario, tr Tracker, seed uint64) (*Result, error) {
 				}
 			}
 		}
-		leeching := len(sw.live) > len(fixed)
-		idleBefore := make([]float64, len(fixed))
+		// A seeder's idle time counts only while someone is downloading.
+		leeching := anyLeecher(sw.live)
 		for i, p := range fixed {
-			idleBefore[i] = p.idleSec
-		}
-		upBefore := make([]float64, len(fixed))
-		for i, p := range fixed {
-			upBefore[i] = p.uploaded
+			idleBefore[i], upBefore[i] = p.idleSec, p.uploaded
 		}
 		completed := sw.step()
 		for i, p := range fixed {
