@@ -145,6 +145,10 @@ func TestBandwidthSharing(t *testing.T) {
 	}
 }
 
+// TestDeterministic: the same seed gives the same result. For the johnlocke
+// tracker this holds within a process only: the store's peer lists are
+// bucketed by a hash seed each process draws anew, which orders the peers
+// its policies walk.
 func TestDeterministic(t *testing.T) {
 	for _, tr := range []Tracker{Johnlocke, Random} {
 		sc := Surge(60, 2)
