@@ -37,6 +37,7 @@ import (
 	"johnlocke/announce"
 	"johnlocke/announce/limit"
 	"johnlocke/announce/loadgen"
+	"johnlocke/announce/simulate"
 	"johnlocke/announce/status"
 	"johnlocke/announce/udp"
 	"johnlocke/migrate"
@@ -296,6 +297,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Flags:  loadtestFlags(),
 				Action: func(c *cli.Context) error { return loadtestCmd(c, stdout) },
 			},
+			{
+				Name:   "simulate",
+				Usage:  "simulate swarms whose peer lists come from this tracker's real mode code, against a random tracker",
+				Flags:  simulateFlags(),
+				Action: func(c *cli.Context) error { return simulateCmd(c, stdout) },
+			},
 		},
 	}
 	app.Commands = append(app.Commands, banCommands(stdout)...)
@@ -402,6 +409,72 @@ func loadtestCmd(c *cli.Context, stdout io.Writer) error {
 	}
 	fmt.Fprint(stdout, rep.String())
 	fmt.Fprintln(stdout, rep.Line())
+	return nil
+}
+
+func simulateFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "scenario", Value: "surge", Usage: "`SCENARIO`: surge, large, small or fluid"},
+		&cli.StringFlag{Name: "tracker", Value: "both", Usage: "`TRACKER` giving peer lists: johnlocke, random or both"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "first `SEED`; runs use consecutive seeds"},
+		&cli.IntFlag{Name: "seeds", Value: 3, Usage: "`N` runs (seeds) per tracker"},
+		&cli.IntFlag{Name: "peers", Usage: "scale `N`: surge leechers, large arrivals per hour, small members; 0 takes the scenario's own"},
+		&cli.StringFlag{Name: "out", Usage: "write CSV and charts to `DIR` (default: none, table only)"},
+		&cli.IntFlag{Name: "surge-seeds", Usage: "study: `N` fixed seeders per surge leecher's list (0: the mode's own)"},
+		&cli.IntFlag{Name: "large-seed-div", Usage: "study: a large leecher's list is at most 1/`N` seeders (0: the mode's own)"},
+		&cli.IntFlag{Name: "small-cursor-step", Usage: "study: small's cursor moves `N` peers per answer; -1 past the whole answer (0: the mode's own)"},
+	}
+}
+
+// maxSimulateSeeds bounds --seeds: each run takes seconds to a minute.
+const maxSimulateSeeds = 100
+
+// simulateCmd runs a simulation study and prints its table.
+func simulateCmd(c *cli.Context, stdout io.Writer) error {
+	if c.NArg() > 0 {
+		return usageError("simulate takes no arguments")
+	}
+	cfg := simulate.StudyConfig{
+		Scenario: c.String("scenario"),
+		Seed:     c.Uint64("seed"),
+		Seeds:    c.Int("seeds"),
+		Peers:    c.Int("peers"),
+		Out:      c.String("out"),
+		Tuning: modes.Tuning{
+			SurgeSeedsPerList: c.Int("surge-seeds"),
+			LargeSeedShareDiv: c.Int("large-seed-div"),
+			SmallCursorStep:   c.Int("small-cursor-step"),
+		},
+	}
+	if t := cfg.Tuning; t.SurgeSeedsPerList < 0 || t.SurgeSeedsPerList > 50 {
+		return usageError("--surge-seeds: want 0 to 50, got %d", t.SurgeSeedsPerList)
+	}
+	if t := cfg.Tuning; t.LargeSeedShareDiv < 0 || t.LargeSeedShareDiv > 50 {
+		return usageError("--large-seed-div: want 0 to 50, got %d", t.LargeSeedShareDiv)
+	}
+	if t := cfg.Tuning; t.SmallCursorStep < -1 || t.SmallCursorStep > 50 {
+		return usageError("--small-cursor-step: want -1 to 50, got %d", t.SmallCursorStep)
+	}
+	switch tr := c.String("tracker"); tr {
+	case "both":
+		cfg.Trackers = []simulate.Tracker{simulate.Johnlocke, simulate.Random}
+	case string(simulate.Johnlocke), string(simulate.Random):
+		cfg.Trackers = []simulate.Tracker{simulate.Tracker(tr)}
+	default:
+		return usageError("--tracker: want johnlocke, random or both, got %q", tr)
+	}
+	if cfg.Seeds < 1 || cfg.Seeds > maxSimulateSeeds {
+		return usageError("--seeds: want 1 to %d, got %d", maxSimulateSeeds, cfg.Seeds)
+	}
+	if cfg.Peers < 0 || cfg.Peers > 1_000_000 {
+		return usageError("--peers: want 0 to 1000000, got %d", cfg.Peers)
+	}
+	if _, err := simulate.ScenarioByName(cfg.Scenario, cfg.Peers); err != nil {
+		return usageError("--scenario: %v", err)
+	}
+	if err := simulate.Study(cfg, stdout); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
 	return nil
 }
 

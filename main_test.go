@@ -253,3 +253,37 @@ func placeholderOf(line string, names []string) string {
 	word, _, _ := strings.Cut(head, " ")
 	return word
 }
+
+// TestSimulateCommand runs a small simulation through the command line and
+// checks its usage errors.
+func TestSimulateCommand(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	args := []string{"johnlocke", "simulate", "--scenario", "small", "--peers", "8", "--seeds", "2", "--out", out}
+	if code := run(args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"| median download s |", "johnlocke", "random"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	for _, name := range []string{"small-runs.csv", "small-downloads.csv", "small-downloads.png"} {
+		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s not written: %v", name, err)
+		}
+	}
+	for _, bad := range [][]string{
+		{"--scenario", "huge"},
+		{"--tracker", "opentracker"},
+		{"--seeds", "0"},
+		{"--peers", "-1"},
+		{"--scenario", "small", "--peers", "1"},
+	} {
+		stderr.Reset()
+		code := run(append([]string{"johnlocke", "simulate"}, bad...), new(bytes.Buffer), &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), bad[0]) {
+			t.Errorf("%v: exit %d, %q; want a usage error naming %s", bad, code, stderr.String(), bad[0])
+		}
+	}
+}

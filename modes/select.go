@@ -136,6 +136,31 @@ type Pick struct {
 	Cursor *uint32
 	// Rand is the random source for random windows.
 	Rand *Rand
+	// Tuning overrides the policies' constants; its zero value keeps them.
+	Tuning Tuning
+}
+
+// Tuning replaces the policies' constants for a study of their values
+// (johnlocke simulate); the zero value of each field keeps the constant.
+type Tuning struct {
+	// SurgeSeedsPerList replaces SurgeSeedsPerList.
+	SurgeSeedsPerList int
+	// LargeSeedShareDiv replaces LargeSeedShareDiv.
+	LargeSeedShareDiv int
+	// SmallCursorStep is how far small's cursor moves on after an answer:
+	// 0 keeps the design's one peer; a negative value moves it past the
+	// whole answer, so consecutive answers do not overlap.
+	SmallCursorStep int
+}
+
+func (t Tuning) surgeSeeds() int   { return cmpOr(t.SurgeSeedsPerList, SurgeSeedsPerList) }
+func (t Tuning) largeSeedDiv() int { return cmpOr(t.LargeSeedShareDiv, LargeSeedShareDiv) }
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // BufferLen is the capacity a Select destination needs so that no selection
@@ -176,6 +201,7 @@ func selectSmall(s Swarm, p *Pick, dst []int32) []int32 {
 		*p.Cursor = uint32((start + 1) % n)
 	}
 	want = min(want, p.Max)
+	base := len(dst)
 	for i := 0; i < n && want > 0; i++ {
 		j := start + i
 		if j >= n {
@@ -186,6 +212,13 @@ func selectSmall(s Swarm, p *Pick, dst []int32) []int32 {
 		}
 		dst = append(dst, int32(j))
 		want--
+	}
+	if others > SmallWholeList && p.Tuning.SmallCursorStep != 0 {
+		step := p.Tuning.SmallCursorStep
+		if step < 0 {
+			step = len(dst) - base
+		}
+		*p.Cursor = uint32((start + step) % n)
 	}
 	return dst
 }
@@ -213,7 +246,7 @@ func selectLarge(s Swarm, p *Pick, dst []int32) []int32 {
 		return pickLeechers(s, p, dst, min(p.Max, leechers))
 	}
 	total := min(p.Max, leechers+seeders)
-	seedQuota := min(seeders, max(1, total/LargeSeedShareDiv))
+	seedQuota := min(seeders, max(1, total/p.Tuning.largeSeedDiv()))
 	leechQuota := min(leechers, total-seedQuota)
 	seedQuota = min(seeders, total-leechQuota)
 	dst = pickLeechers(s, p, dst, leechQuota)
@@ -248,7 +281,7 @@ func selectSurge(s Swarm, p *Pick, dst []int32) []int32 {
 	if p.Seeder {
 		return window(dst, 0, s.AllLeechers(), min(p.Max, leechers), p.Self, p.Rand)
 	}
-	seedQuota := min(seeders, SurgeSeedsPerList, p.Max)
+	seedQuota := min(seeders, p.Tuning.surgeSeeds(), p.Max)
 	if seedQuota > 0 {
 		total := s.Len() - s.AllLeechers()
 		start := s.AllLeechers() + int(*p.Cursor%uint32(total))

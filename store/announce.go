@@ -227,6 +227,7 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uin
 		Recent: uint8(timing.Interval / modes.Tick),
 		Cursor: &t.cursor,
 		Rand:   &sh.rand,
+		Tuning: s.cfg.Tuning,
 	}
 	sel := modes.Select(mode, view, &pick, sh.sel[:0])
 	for _, i := range sel {

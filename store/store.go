@@ -65,6 +65,9 @@ type Config struct {
 	// metainfo.DecodedLimit, what decoding it may take); zero means
 	// metainfo.DefaultMaxFileSize.
 	MaxTorrentSize int64
+	// Tuning overrides the modes' policy constants; the zero value keeps
+	// them. Only the simulator's defaults study sets it.
+	Tuning modes.Tuning
 	// Now is the clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time
 	Log zerolog.Logger
