@@ -26,7 +26,8 @@
 # proxy with upstream keep-alive does. "udp" is BEP 15.
 #
 # Registration: opentracker (Debian's build is whitelist-only) gets the
-# infohash list as its whitelist; johnlocke runs with --locked=false, so
+# infohash list as its whitelist; johnlocke runs with --locked=false
+# --max-torrents-per-ip 0 (every load comes from 127.0.0.1), so
 # the same infohashes register on their first announce. (Importing
 # .torrent files would do the same slower; johnlocke's torrent records are
 # therefore counted in its "after" memory, opentracker's whitelist in its
@@ -260,7 +261,7 @@ start_tracker() {
 	johnlocke-*)
 		(exec timeout --kill-after=5 "$life" taskset -c "$TRACKER_CPUS" "$tmp/johnlocke" serve \
 			--db "$dir/johnlocke.db" --http "127.0.0.1:$port" --udp "127.0.0.1:$port" \
-			--mode "${name#johnlocke-}" --locked=false) >"$dir/log" 2>&1 &
+			--mode "${name#johnlocke-}" --locked=false --max-torrents-per-ip 0 --status '') >"$dir/log" 2>&1 &
 		;;
 	*) die "unknown tracker $name" ;;
 	esac

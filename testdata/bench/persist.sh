@@ -99,7 +99,7 @@ port=$((20000 + RANDOM % 40000))
 # tracker logs that it serves.
 start() {
 	started=$(now_ms)
-	timeout --kill-after=5 600 taskset -c "$TRACKER_CPUS" "$jl" serve -v --db db --mode large --locked=false \
+	timeout --kill-after=5 600 taskset -c "$TRACKER_CPUS" "$jl" serve -v --db db --mode large --locked=false --max-torrents-per-ip 0 --status '' \
 		--http "127.0.0.1:$port" --udp "127.0.0.1:$port" --flush-interval "$1" >"$2" 2>&1 &
 	server=$!
 	pids+=("$server")
