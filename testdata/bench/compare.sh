@@ -27,7 +27,8 @@
 #
 # Registration: opentracker (Debian's build is whitelist-only) gets the
 # infohash list as its whitelist; johnlocke runs with --locked=false
-# --max-torrents-per-ip 0 (every load comes from 127.0.0.1), so
+# --max-torrents-per-ip 0 (a load run registers up to 100,000 torrents from
+# a few loopback addresses, past the default per-address share), so
 # the same infohashes register on their first announce. (Importing
 # .torrent files would do the same slower; johnlocke's torrent records are
 # therefore counted in its "after" memory, opentracker's whitelist in its
