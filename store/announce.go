@@ -269,6 +269,7 @@ func (s *Store) Scrape(hash [20]byte) (counts ScrapeCounts, ok bool) {
 	sh, pos := s.find(&hash)
 	if pos >= 0 {
 		t := sh.at(pos)
+		sh.tallies.scraped[t.mode().Or(s.cfg.Mode)&modeMask]++
 		seeders, leechers := sh.counts(t)
 		counts = ScrapeCounts{
 			Complete:   uint32(seeders),

@@ -18,6 +18,9 @@ type shardCounts struct {
 	announces [NumProtos][modeMask + 1][4]uint64
 	// turnedAway counts the peers the peer budget did not store.
 	turnedAway uint64
+	// scraped counts the registered infohashes scrapes asked for, by
+	// the torrent's mode.
+	scraped [modeMask + 1]uint64
 }
 
 // NumEvents sizes the per-event counters (EventNone to EventStopped).
@@ -87,6 +90,10 @@ type Figures struct {
 	Announces [NumProtos][modes.Surge + 1][NumEvents]uint64
 	// TurnedAway counts the new peers the peer budget did not store.
 	TurnedAway uint64
+	// Scraped counts the registered infohashes scrapes asked for, by the
+	// torrent's mode (a scrape request may name torrents of every mode;
+	// requests by protocol are the wire's count).
+	Scraped [modes.Surge + 1]uint64
 	// PeerBudget is MaxPeersTotal.
 	PeerBudget int
 	// Torrents counts torrents by mode and origin; Peers counts peers by
@@ -128,7 +135,15 @@ const (
 // seconds, not for the announce path.
 func (s *Store) Figures() Figures {
 	f := Figures{PeerBudget: s.cfg.MaxPeersTotal, DBPath: s.db.Path()}
-	var registered [modes.Surge + 1]int64
+	// The torrents the --dir scans registered, to tell them from imported
+	// ones (memory keeps only whether a torrent is organic). scan.mu is
+	// taken before the shard locks, as ScanDir takes them.
+	s.scan.mu.Lock()
+	defer s.scan.mu.Unlock()
+	fromDir := make(map[[20]byte]struct{}, len(s.scan.hashes))
+	for _, h := range s.scan.hashes {
+		fromDir[h] = struct{}{}
+	}
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
@@ -141,13 +156,19 @@ func (s *Store) Figures() Figures {
 			}
 		}
 		f.TurnedAway += c.turnedAway
+		for m := range f.Scraped {
+			f.Scraped[m] += c.scraped[m]
+		}
 		for pos := range sh.n {
 			t := sh.at(pos)
 			m := t.mode().Or(s.cfg.Mode)
-			if t.organic() {
+			switch _, dir := fromDir[t.hash]; {
+			case t.organic():
 				f.Torrents[m][OriginOrganic]++
-			} else {
-				registered[m]++
+			case dir:
+				f.Torrents[m][OriginDir]++
+			default:
+				f.Torrents[m][OriginImported]++
 			}
 			f.Peers[m][Family4][RoleSeeder] += int64(t.v4.Seeders())
 			f.Peers[m][Family4][RoleLeecher] += int64(t.v4.Leechers())
@@ -157,19 +178,6 @@ func (s *Store) Figures() Figures {
 			}
 		}
 		sh.mu.Unlock()
-	}
-	// The file knows each torrent's origin, memory only whether it is
-	// organic: the torrents read from --dir are the scan's, and the
-	// scan does not know their modes, so they are taken from the modes'
-	// registered torrents in turn.
-	s.scan.mu.Lock()
-	fromDir := int64(len(s.scan.hashes))
-	s.scan.mu.Unlock()
-	for m := range registered {
-		d := min(fromDir, registered[m])
-		fromDir -= d
-		f.Torrents[m][OriginDir] = d
-		f.Torrents[m][OriginImported] = registered[m] - d
 	}
 	s.flushes.mu.Lock()
 	f.Flush = s.flushes.f

@@ -14,7 +14,8 @@ import (
 type collector struct {
 	src *Sources
 
-	announces, scrapes, failures, connects, badIDs      *prometheus.Desc
+	announces, scrapes, scraped, failures, connects     *prometheus.Desc
+	badIDs                                              *prometheus.Desc
 	torrents, peers, budget, turnedAway, announceTime   *prometheus.Desc
 	flushTime, flushBytes, flushTorrents, flushFailures *prometheus.Desc
 	lastFlush, dbSize, openConns, refusedConns, build   *prometheus.Desc
@@ -28,6 +29,7 @@ func newCollector(src *Sources) *collector {
 		src:           src,
 		announces:     d("announces_total", "Announces answered, by protocol, the torrent's mode and the event.", "protocol", "mode", "event"),
 		scrapes:       d("scrapes_total", "Scrape requests answered, by protocol.", "protocol"),
+		scraped:       d("scraped_torrents_total", "Registered torrents that scrapes asked for, by the torrent's mode.", "mode"),
 		failures:      d("failures_total", "Announces, scrapes and UDP packets refused, by protocol and reason.", "protocol", "reason"),
 		connects:      d("udp_connects_total", "UDP connect requests answered."),
 		badIDs:        d("udp_bad_connection_ids_total", "UDP announces and scrapes with a connection id that is not valid."),
@@ -49,7 +51,7 @@ func newCollector(src *Sources) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.announces, c.scrapes, c.failures, c.connects, c.badIDs,
+	for _, d := range []*prometheus.Desc{c.announces, c.scrapes, c.scraped, c.failures, c.connects, c.badIDs,
 		c.torrents, c.peers, c.budget, c.turnedAway, c.announceTime, c.flushTime, c.flushBytes,
 		c.flushTorrents, c.flushFailures, c.lastFlush, c.dbSize, c.openConns, c.refusedConns, c.build} {
 		ch <- d
@@ -81,6 +83,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.failures, w.Failures[r], p.String(), r.String())
 		}
 		ch <- latencyHistogram(c.announceTime, w, p.String())
+	}
+	for _, m := range everyMode {
+		counter(c.scraped, s.store.Scraped[m], m.String())
 	}
 	if s.hasUDP {
 		counter(c.connects, s.udp.Connects)

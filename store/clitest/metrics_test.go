@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,6 +197,8 @@ func TestMetricsAndStatsJSONCountExactly(t *testing.T) {
 		{"johnlocke_announces_total", []string{"protocol=udp", "mode=small", "event=started"}, 0},
 		{"johnlocke_scrapes_total", []string{"protocol=http"}, 1},
 		{"johnlocke_scrapes_total", []string{"protocol=udp"}, 1},
+		{"johnlocke_scraped_torrents_total", []string{"mode=large"}, 2},
+		{"johnlocke_scraped_torrents_total", []string{"mode=small"}, 0},
 		{"johnlocke_failures_total", []string{"protocol=http", "reason=malformed"}, 1},
 		{"johnlocke_failures_total", []string{"protocol=http", "reason=unregistered"}, 0},
 		{"johnlocke_failures_total", []string{"protocol=udp", "reason=bad_connection_id"}, 1},
@@ -323,6 +326,36 @@ func TestStatusAddressTaken(t *testing.T) {
 	r := runBounded(t, "serve", "--db", db, "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--status", held.Addr().String())
 	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "status") || !strings.Contains(r.stdout+r.stderr, held.Addr().String()) {
 		t.Fatalf("exit %d, want 1 naming the status address\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// Torrents are counted by their origin whatever their modes: one read
+// from --dir under the server's mode, one imported with its own.
+func TestMetricsTorrentsByOrigin(t *testing.T) {
+	dir := t.TempDir()
+	torrents := filepath.Join(dir, "torrents")
+	if err := os.Mkdir(torrents, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyTorrent(t, torrents, "v1-single.torrent")
+	db := filepath.Join(dir, "t.db")
+	s := startServer(t, "--db", db, "--dir", torrents, "--mode", "surge")
+	if r := run(t, nil, "import", "--db", db, "--mode", "small", filepath.Join("..", "..", "testdata", "torrents", "v1-multi.torrent")); r.code != 0 {
+		t.Fatalf("import: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	fams := scrapeMetrics(t, s.status)
+	for _, c := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"mode=surge", "origin=dir"}, 1},
+		{[]string{"mode=surge", "origin=imported"}, 0},
+		{[]string{"mode=small", "origin=imported"}, 1},
+		{[]string{"mode=small", "origin=dir"}, 0},
+	} {
+		if got := metricValue(t, fams, "johnlocke_torrents", c.labels...); got != c.want {
+			t.Errorf("johnlocke_torrents%v = %v, want %v", c.labels, got, c.want)
+		}
 	}
 }
 
