@@ -157,6 +157,31 @@ func TestDaemonReportsFailure(t *testing.T) {
 	waitFor(t, 10*time.Second, "the daemon to exit", func() bool { return !alive(pid) })
 }
 
+// startLoggingServer starts serve on loopback ports with --log-file
+// logFile and the other flags given, and returns once the log says it
+// serves. done receives the process's exit (put it back after taking it:
+// the cleanup that kills the process at the test's end waits on it too).
+func startLoggingServer(t *testing.T, logFile string, args ...string) (cmd *exec.Cmd, done chan error, s *server) {
+	t.Helper()
+	args = append([]string{"serve", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--log-file", logFile}, args...)
+	cmd = exec.Command(binary(t), args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	var addr string
+	waitFor(t, 10*time.Second, "the serving line in the log file", func() bool {
+		addr = logField(logFile, "johnlocke is serving", "http")
+		return addr != ""
+	})
+	return cmd, done, &server{addr: addr}
+}
+
 // deadPid returns the pid of a process that has exited and been reaped.
 func deadPid(t *testing.T) int {
 	t.Helper()
@@ -176,23 +201,7 @@ func TestSighupRescansAndReopensLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyTorrent(t, torrents, "v1-single.torrent")
-	cmd := exec.Command(binary(t), "serve", "--db", db, "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--dir", torrents,
-		"--scan=false", "--log-file", logFile)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
-	var addr string
-	waitFor(t, 10*time.Second, "the serving line in the log file", func() bool {
-		addr = logField(logFile, "johnlocke is serving", "http")
-		return addr != ""
-	})
-	s := &server{addr: addr}
+	cmd, done, s := startLoggingServer(t, logFile, "--db", db, "--dir", torrents, "--scan=false")
 	if m := s.get(t, "/announce", announceQuery(v1Single, 7001, 10, "started")); m["incomplete"] != int64(1) {
 		t.Fatalf("announce: %v", m)
 	}

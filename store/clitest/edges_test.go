@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	be "encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,51 +21,8 @@ import (
 // 3: an error) and, for an error, its message.
 func udpAnnounce(t *testing.T, tracker string, infohash string) (action uint32, msg string) {
 	t.Helper()
-	c, err := net.Dial("udp4", tracker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	// A lost datagram on loopback would fail the test rather than hang it.
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 1500)
-	req := be.BigEndian.AppendUint64(nil, 0x41727101980)
-	req = be.BigEndian.AppendUint32(req, 0) // connect
-	req = be.BigEndian.AppendUint32(req, 7) // transaction id
-	if _, err := c.Write(req); err != nil {
-		t.Fatal(err)
-	}
-	n, err := c.Read(buf)
-	if err != nil || n < 16 || be.BigEndian.Uint32(buf) != 0 {
-		t.Fatalf("connect to %s: %d bytes, %v", tracker, n, err)
-	}
-	connID := be.BigEndian.Uint64(buf[8:])
-	ann := be.BigEndian.AppendUint64(nil, connID)
-	ann = be.BigEndian.AppendUint32(ann, 1) // announce
-	ann = be.BigEndian.AppendUint32(ann, 8)
-	ann = append(ann, hexBytes(infohash)...)
-	peerID := make([]byte, 20)
-	_, _ = rand.Read(peerID)
-	ann = append(ann, peerID...)
-	ann = be.BigEndian.AppendUint64(ann, 0)  // downloaded
-	ann = be.BigEndian.AppendUint64(ann, 10) // left
-	ann = be.BigEndian.AppendUint64(ann, 0)  // uploaded
-	ann = be.BigEndian.AppendUint32(ann, 2)  // started
-	ann = be.BigEndian.AppendUint32(ann, 0)  // ip
-	ann = be.BigEndian.AppendUint32(ann, 1)  // key
-	ann = be.BigEndian.AppendUint32(ann, 5)  // numwant
-	ann = be.BigEndian.AppendUint16(ann, 6881)
-	if _, err := c.Write(ann); err != nil {
-		t.Fatal(err)
-	}
-	if n, err = c.Read(buf); err != nil || n < 8 {
-		t.Fatalf("announce to %s: %d bytes, %v", tracker, n, err)
-	}
-	action = be.BigEndian.Uint32(buf)
-	if action == 3 {
-		msg = string(buf[8:n])
-	}
-	return action, msg
+	u := dialUDP(t, tracker)
+	return u.announceMsg(t, u.connID, infohash, 10)
 }
 
 // TestSecondTrackerOnHeldUDPPort starts a second tracker (another
@@ -253,23 +207,7 @@ func TestVersion(t *testing.T) {
 func TestCleanStopSaysStopped(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "j.log")
-	cmd := exec.Command(binary(t), "serve", "--db", filepath.Join(dir, "j.db"), "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0",
-		"--log-file", logFile, "--locked=false")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-	})
-	var addr string
-	waitFor(t, 10*time.Second, "the serving line in the log file", func() bool {
-		addr = logField(logFile, "johnlocke is serving", "http")
-		return addr != ""
-	})
-	s := &server{addr: addr}
+	cmd, done, s := startLoggingServer(t, logFile, "--db", filepath.Join(dir, "j.db"), "--locked=false")
 	if m := s.get(t, "/announce", announceQuery(v1Single, 7001, 10, "started")); m["failure reason"] != nil {
 		t.Fatalf("announce: %v", m)
 	}

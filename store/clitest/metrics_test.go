@@ -63,6 +63,13 @@ func (u *udpClient) roundTrip(t *testing.T, pkt []byte) []byte {
 // of the reply.
 func (u *udpClient) announce(t *testing.T, connID uint64, infohash string, left uint64) uint32 {
 	t.Helper()
+	action, _ := u.announceMsg(t, connID, infohash, left)
+	return action
+}
+
+// announceMsg is announce that also returns an error reply's message.
+func (u *udpClient) announceMsg(t *testing.T, connID uint64, infohash string, left uint64) (action uint32, msg string) {
+	t.Helper()
 	ann := be.BigEndian.AppendUint64(nil, connID)
 	ann = be.BigEndian.AppendUint32(ann, 1) // announce
 	ann = be.BigEndian.AppendUint32(ann, 2)
@@ -78,7 +85,15 @@ func (u *udpClient) announce(t *testing.T, connID uint64, infohash string, left 
 	ann = be.BigEndian.AppendUint32(ann, 1)    // key
 	ann = be.BigEndian.AppendUint32(ann, 5)    // numwant
 	ann = be.BigEndian.AppendUint16(ann, 6881)
-	return be.BigEndian.Uint32(u.roundTrip(t, ann))
+	reply := u.roundTrip(t, ann)
+	if len(reply) < 8 {
+		t.Fatalf("announce: a %d-byte reply", len(reply))
+	}
+	action = be.BigEndian.Uint32(reply)
+	if action == 3 {
+		msg = string(reply[8:])
+	}
+	return action, msg
 }
 
 func (u *udpClient) scrape(t *testing.T, infohash string) uint32 {
