@@ -133,6 +133,14 @@ func (b *batchConn) read() (int, error) {
 //     nothing measurable at 40,000/s, and by its nature spends the spin as
 //     CPU whenever the next packet is further away than that, which at
 //     everyday rates is most of the time.
+//   - io_uring (a multishot recvmsg into provided buffers, the answers as
+//     sendmsg entries submitted with the next wait) saved a tenth of the
+//     system calls and lost it again to thread wake-ups: waiting in Go's
+//     poller, the kernel completes a receive on the thread that submitted
+//     it, often an idle one it must wake (up to 0.7 context switches per
+//     announce against 0.03-0.08); waiting in io_uring_enter on a locked
+//     thread has the blocked-P cost above. Same or 15-25% more CPU per
+//     announce at 40,000/s (branch uring, December 2026).
 //
 // The runtime's waiting (scheduling, epoll_pwait) was 3% of the tracker's
 // CPU at 40,000/s; sendmmsg was 45% (mostly the loopback delivery and
