@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // clusterName is the NATS cluster every node's embedded server joins.
@@ -37,12 +38,19 @@ func startEmbedded(cfg *Config) (*server.Server, error) {
 		port = server.RANDOM_PORT // NATS reads 0 as "no cluster"
 	}
 	user, password := routeCredentials(cfg.Secret)
+	// The server keeps only a hash of the client password (and says so
+	// otherwise, at warning level). The password is 256 bits derived from
+	// the secret, so bcrypt's lowest cost is plenty.
+	clientHash, err := bcrypt.GenerateFromPassword([]byte(clientPassword(cfg.Secret)), bcrypt.MinCost)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS server: %w", err)
+	}
 	opts := &server.Options{
 		ServerName: cfg.NodeName,
 		Host:       "127.0.0.1",
 		Port:       server.RANDOM_PORT,
 		Username:   clientUser,
-		Password:   clientPassword(cfg.Secret),
+		Password:   string(clientHash),
 		NoSigs:     true,
 		Cluster: server.ClusterOpts{
 			Name:     clusterName,
