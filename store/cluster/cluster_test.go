@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 
 	"johnlocke/store"
@@ -248,5 +249,56 @@ func TestSequenceGapsAreCountedLost(t *testing.T) {
 	waitFor(t, "B receives the fourth", func() bool { return b.node.Stats().BatchesReceived >= 4 })
 	if got := b.node.Stats().BatchesLost; got != 2 {
 		t.Fatalf("after a restart B counts %d batches lost, want 2", got)
+	}
+}
+
+// TestOperatorsNATS: two nodes on a NATS server of the operator's
+// (--cluster-nats) share a swarm just as embedded ones do.
+func TestOperatorsNATS(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	dir := t.TempDir()
+	start := func(name string) *testNode {
+		lb := &logBuffer{}
+		log := zerolog.New(lb).Level(zerolog.InfoLevel)
+		st, err := store.Open(filepath.Join(dir, name+".db"), store.Config{Locked: false, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := Start(context.Background(), Config{NATSURLs: []string{ns.ClientURL()}, Secret: testSecret, NodeName: name,
+			Log: log, JoinTimeout: 2 * time.Second, PublishInterval: 20 * time.Millisecond}, st)
+		if err != nil {
+			st.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close(); st.Close() })
+		return &testNode{name: name, st: st, node: n, log: lb}
+	}
+	a := start("a")
+	a.announce(t, infohash(4), 1, 1, 0, store.EventStarted)
+	b := start("b")
+	if s, ok := b.scrape(infohash(4)); !ok || s.Complete != 1 || !b.node.Stats().SnapshotApplied {
+		t.Fatalf("B after joining through the operator's NATS: %+v (registered %v)", s, ok)
+	}
+	b.announce(t, infohash(4), 2, 2, 1, store.EventStarted)
+	waitFor(t, "B's peer reaches A", func() bool { s, _ := a.scrape(infohash(4)); return s.Incomplete == 1 })
+}
+
+func TestConnectionIDKeyIsTheClusters(t *testing.T) {
+	k1, k2 := ConnectionIDKey(testSecret), ConnectionIDKey(append([]byte(nil), testSecret...))
+	other := ConnectionIDKey([]byte("another-secret-of-16-bytes-or-more"))
+	if len(k1) != 32 || !bytes.Equal(k1, k2) || bytes.Equal(k1, other) {
+		t.Fatalf("keys %x, %x (same secret), %x (another): want 32 equal bytes, then different ones", k1, k2, other)
+	}
+	user, password := routeCredentials(testSecret)
+	if bytes.Contains(k1, []byte(password)) || strings.Contains(password, string(testSecret)) || user == "" {
+		t.Fatal("the route password must be derived, not the secret or the key")
 	}
 }
