@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"johnlocke/store"
@@ -300,5 +301,49 @@ func TestConnectionIDKeyIsTheClusters(t *testing.T) {
 	user, password := routeCredentials(testSecret)
 	if bytes.Contains(k1, []byte(password)) || strings.Contains(password, string(testSecret)) || user == "" {
 		t.Fatal("the route password must be derived, not the secret or the key")
+	}
+}
+
+// TestLiveChangesWaitForTheSnapshot: while a node joins, the batches that
+// arrive are held back, then applied in order once the snapshot is in.
+func TestLiveChangesWaitForTheSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	src, err := store.Open(filepath.Join(dir, "src.db"), store.Config{Locked: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	src.CaptureChanges()
+	h := infohash(5)
+	req := store.Request{InfoHash: h, Port: 1, Event: store.EventStarted, NumWant: -1}
+	copy(req.Addr[:], []byte{127, 0, 0, 7})
+	if err := src.Announce(&req, &store.Response{}); err != nil {
+		t.Fatal(err)
+	}
+	var changes []byte
+	src.TakeChanges(func(c []byte) { changes = append(changes, c...) })
+	batch := func(seq uint64) *nats.Msg {
+		b := batchHeader("other")
+		stampBatch(b, len(b), seq, time.Now().UnixMilli())
+		return &nats.Msg{Data: append(b, changes...)}
+	}
+
+	st, err := store.Open(filepath.Join(dir, "joining.db"), store.Config{Locked: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := &Node{cfg: Config{NodeName: "me", Log: zerolog.Nop()}, st: st, senders: map[string]*sender{}, joining: true}
+	n.onPeers(batch(1))
+	if _, ok := st.Scrape(h); ok || n.Stats().BatchesReceived != 0 {
+		t.Fatal("a batch was applied while the node was still joining")
+	}
+	n.endJoin()
+	if s, ok := st.Scrape(h); !ok || s.Complete != 1 {
+		t.Fatalf("after the join: %+v (registered %v), want the held-back peer", s, ok)
+	}
+	n.onPeers(batch(3))
+	if s := n.Stats(); s.BatchesReceived != 2 || s.BatchesLost != 1 || s.ChangesApplied != 2 {
+		t.Fatalf("stats %+v, want 2 batches received, 1 lost, 2 changes applied", s)
 	}
 }
