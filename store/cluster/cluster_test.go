@@ -267,6 +267,7 @@ func TestOperatorsNATS(t *testing.T) {
 	}
 	dir := t.TempDir()
 	start := func(name string) *testNode {
+		t.Helper()
 		lb := &logBuffer{}
 		log := zerolog.New(lb).Level(zerolog.InfoLevel)
 		st, err := store.Open(filepath.Join(dir, name+".db"), store.Config{Locked: false, Log: log})
@@ -290,6 +291,13 @@ func TestOperatorsNATS(t *testing.T) {
 	}
 	b.announce(t, infohash(4), 2, 2, 1, store.EventStarted)
 	waitFor(t, "B's peer reaches A", func() bool { s, _ := a.scrape(infohash(4)); return s.Incomplete == 1 })
+
+	// A second node named "a" is heard by the first, which says so.
+	dir = t.TempDir()
+	start("a")
+	waitFor(t, "A logs that another node uses its name", func() bool {
+		return a.log.contains("another node uses this node's name")
+	})
 }
 
 func TestConnectionIDKeyIsTheClusters(t *testing.T) {
