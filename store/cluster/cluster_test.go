@@ -193,6 +193,13 @@ func TestThreeNodesShareSwarmsAndRegistry(t *testing.T) {
 	for _, n := range []*testNode{a, b, d} {
 		waitFor(t, "removal reaches "+n.name, func() bool { _, ok := n.scrape(h); return !ok })
 	}
+	// ... and a node that joins later gets the deny list with the
+	// snapshot.
+	e := startNode(t, dir, "e", testSecret, 5*time.Second, b.node.ClusterAddr())
+	bans, err := e.st.Banned()
+	if err != nil || len(bans) != 1 || bans[0].InfoHash != h || bans[0].Reason != "test" {
+		t.Fatalf("E's deny list %+v, %v; want the ban made on C", bans, err)
+	}
 	if a.node.Stats().ChangesSent == 0 || c.node.Stats().ChangesApplied == 0 {
 		t.Fatalf("stats count nothing: A %+v, C %+v", a.node.Stats(), c.node.Stats())
 	}

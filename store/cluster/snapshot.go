@@ -153,8 +153,14 @@ func (n *Node) applySnapshot(sub *nats.Subscription, m *nats.Msg) error {
 			if err := json.Unmarshal(body, &bans); err != nil {
 				return fmt.Errorf("snapshot deny list: %w", err)
 			}
+			// One removal per reason, not per ban: each is a flush and a
+			// transaction.
+			byReason := map[string][][20]byte{}
 			for _, b := range bans {
-				if _, err := n.st.RemoveRemote([][20]byte{b.Hash}, true, b.Reason); err != nil {
+				byReason[b.Reason] = append(byReason[b.Reason], b.Hash)
+			}
+			for reason, hashes := range byReason {
+				if _, err := n.st.RemoveRemote(hashes, true, reason); err != nil {
 					return fmt.Errorf("snapshot deny list: %w", err)
 				}
 			}
