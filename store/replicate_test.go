@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"path/filepath"
 	"testing"
 	"time"
@@ -163,6 +164,49 @@ func TestAppendSwarmsCarriesPeersWithTheirAges(t *testing.T) {
 	sh.mu.Unlock()
 	if age != 3 {
 		t.Fatalf("restored peer is %d ticks old, want 3", age)
+	}
+}
+
+func TestCompletedCountsTravelUpOnly(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	a := openStore(t, filepath.Join(dir, "a.db"), Config{Locked: false, Now: clk.Now})
+	defer a.Close()
+	b := openStore(t, filepath.Join(dir, "b.db"), Config{Locked: false, Now: clk.Now})
+	defer b.Close()
+	h, other := hash(0x71), hash(0x72)
+	for _, st := range []*Store{a, b} {
+		announcePeer(t, st, h, 1, false, 1, 1, EventStarted)
+	}
+	announcePeer(t, b, other, 1, false, 1, 1, EventStarted)
+	announcePeer(t, b, other, 1, false, 1, 0, EventCompleted)
+	announcePeer(t, a, h, 1, false, 1, 0, EventCompleted)
+	announcePeer(t, a, h, 2, false, 2, 1, EventStarted)
+	announcePeer(t, a, h, 2, false, 2, 0, EventCompleted)
+
+	var recs []byte
+	for i := range NumShards {
+		recs = a.AppendCompleted(i, recs)
+	}
+	if got := len(recs) / CompletedSize; got != 1 {
+		t.Fatalf("a lists %d completed counts, want 1", got)
+	}
+	if raised := b.ApplyCompleted(recs); raised != 1 {
+		t.Fatalf("raised %d counts, want 1", raised)
+	}
+	if got := scrapeOf(t, b, h).Downloaded; got != 2 {
+		t.Fatalf("b's count %d, want a's 2", got)
+	}
+	// The other way a count would go down: it stays.
+	recs = recs[:0]
+	for i := range NumShards {
+		recs = b.AppendCompleted(i, recs)
+	}
+	binary.BigEndian.PutUint32(recs[20:], 0) // whichever comes first, claim none
+	binary.BigEndian.PutUint32(recs[CompletedSize+20:], 0)
+	b.ApplyCompleted(recs)
+	if got := scrapeOf(t, b, h).Downloaded; got != 2 {
+		t.Fatalf("a lower count lowered b's to %d", got)
 	}
 }
 
