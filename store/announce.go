@@ -151,14 +151,14 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uin
 	// again, by then as a seeder (or gone, in modes where completers
 	// leave).
 	if req.Event == EventCompleted && own != nil {
-		if i := own.Find(peerKey); i >= 0 && i < own.Leechers() {
+		if i := own.Find(s.peerSeed, peerKey); i >= 0 && i < own.Leechers() {
 			t.completed++
 			sh.markDirty(pos, dirtyRecord)
 		}
 	}
 	switch {
 	case leaving:
-		if own != nil && own.Remove(peerKey) {
+		if own != nil && own.Remove(s.peerSeed, peerKey) {
 			s.peerCount.Add(-1)
 			changed = true
 			if req.Is6 {
@@ -249,14 +249,14 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uin
 // putPeer stores a peer unless it is new and the peer budget is spent; it
 // returns the peer's position, or -1 when it was not stored.
 func (s *Store) putPeer(l *peerlist.List, key []byte, stamp, flags uint8) int {
-	if s.peerCount.Load() >= int64(s.cfg.MaxPeersTotal) && l.Find(key) < 0 {
+	if s.peerCount.Load() >= int64(s.cfg.MaxPeersTotal) && l.Find(s.peerSeed, key) < 0 {
 		if !s.overBudget.Swap(true) {
 			s.cfg.Log.Warn().Int("max_peers_total", s.cfg.MaxPeersTotal).
 				Msg("peer budget reached: new peers get peer lists but are not stored")
 		}
 		return -1
 	}
-	pos, added := l.Put(key, stamp, flags)
+	pos, added := l.Put(s.peerSeed, key, stamp, flags)
 	if added {
 		s.peerCount.Add(1)
 	}
