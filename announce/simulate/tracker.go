@@ -130,9 +130,13 @@ type randomTracker struct {
 	sw     *swarm
 	rng    *rand.Rand
 	timing modes.Timing
+	// announces counts this second's announces, so its load reads like
+	// the store's (its interval does not grow with it).
+	announces uint32
 }
 
 func (t *randomTracker) announce(p *peer, ev store.Event, dst []int) ([]int, float64, float64) {
+	t.announces++
 	live := t.sw.live
 	n := len(live)
 	want := min(numWant, n-1)
@@ -154,6 +158,10 @@ func (t *randomTracker) announce(p *peer, ev store.Event, dst []int) ([]int, flo
 	return dst, t.timing.Interval.Seconds(), t.timing.MinInterval.Seconds()
 }
 
-func (t *randomTracker) second() uint32 { return 0 }
+func (t *randomTracker) second() uint32 {
+	n := t.announces
+	t.announces = 0
+	return n
+}
 
 func (t *randomTracker) Close() error { return nil }
