@@ -29,9 +29,13 @@ const (
 	// swamped by a million simultaneous downloads.
 	SurgeSeedsPerList = 2
 	// LargeSeedShareDiv: a large leecher gets at most 1/LargeSeedShareDiv of
-	// its list as seeders (at least one) while enough leechers exist, which
-	// spreads load away from the fixed seeders.
-	LargeSeedShareDiv = 5
+	// its list as seeders (at least one) while enough leechers exist, so
+	// that at least half of it is leechers to trade with. Half, not the
+	// fifth it was: in the simulator (README, "Why modes") a swarm where
+	// finishers outnumber leechers downloaded 7% faster with half than with
+	// a fifth across five seeds, and no slower where seeders are few; with
+	// no cap at all (seeders only) the swarm collapsed.
+	LargeSeedShareDiv = 2
 	// candidateFactor: large leechers are chosen from a random window this
 	// many times bigger than needed, favouring recent peers and uploaders.
 	candidateFactor = 2

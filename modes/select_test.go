@@ -153,11 +153,11 @@ func TestSelectLargeSeedShare(t *testing.T) {
 		wantNoLeecher bool
 	}{
 		{name: "enough leechers", leechers: 100, seeders: 100, self: -1, max: 50,
-			wantLen: 50, wantSeedsMin: 1, wantSeedsMax: 10},
+			wantLen: 50, wantSeedsMin: 1, wantSeedsMax: 50 / modes.LargeSeedShareDiv},
 		{name: "self a leecher", leechers: 100, seeders: 100, self: 5, max: 50,
-			wantLen: 50, wantSeedsMin: 1, wantSeedsMax: 10},
-		{name: "small max still one seeder", leechers: 100, seeders: 100, self: -1, max: 4,
-			wantLen: 4, wantSeedsMin: 0, wantSeedsMax: 1},
+			wantLen: 50, wantSeedsMin: 1, wantSeedsMax: 50 / modes.LargeSeedShareDiv},
+		{name: "small max keeps at least one seeder", leechers: 100, seeders: 100, self: -1, max: 4,
+			wantLen: 4, wantSeedsMin: 0, wantSeedsMax: max(1, 4/modes.LargeSeedShareDiv)},
 		{name: "no seeders", leechers: 40, seeders: 0, self: 3, max: 20,
 			wantLen: 20, wantSeedsMax: 0},
 		{name: "1 leecher 30 seeders fills with seeders", leechers: 1, seeders: 30, self: -1, max: 50,
@@ -192,7 +192,7 @@ func TestSelectLargeSeedShare(t *testing.T) {
 }
 
 // Over random swarms a leecher gets a full list with at most
-// max(1, total/5) seeders while leechers suffice, and seeders to fill the
+// max(1, total/LargeSeedShareDiv) seeders while leechers suffice, and seeders to fill the
 // list when they do not.
 func TestSelectLargeSeedShareProperty(t *testing.T) {
 	for seed := range uint64(1000) {
@@ -249,7 +249,7 @@ func TestSelectLargePrefersRecentAndUploaders(t *testing.T) {
 		max       int
 		wantLeech int
 	}{
-		{name: "leecher", seeder: false, self: -1, max: 20, wantLeech: 16},
+		{name: "leecher", seeder: false, self: -1, max: 20, wantLeech: 20 - 20/modes.LargeSeedShareDiv},
 		{name: "seeder", seeder: true, self: -1, max: 20, wantLeech: 20},
 		{name: "seeder listed", seeder: true, self: 104, max: 50, wantLeech: 50},
 	}

@@ -23,7 +23,7 @@ func TestTuning(t *testing.T) {
 		}
 	})
 	t.Run("large seeder share", func(t *testing.T) {
-		for _, tc := range []struct{ tuned, want int }{{0, 50 / modes.LargeSeedShareDiv}, {2, 25}, {10, 5}} {
+		for _, tc := range []struct{ tuned, want int }{{0, 50 / modes.LargeSeedShareDiv}, {5, 10}, {10, 5}} {
 			s := plain(100, 100)
 			r := modes.NewRand(1)
 			p := &modes.Pick{Self: 0, Max: 50, Rand: &r, Tuning: modes.Tuning{LargeSeedShareDiv: tc.tuned}}

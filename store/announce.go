@@ -221,7 +221,7 @@ func (s *Store) update(sh *shard, pos int, req *Request, mode modes.Mode, tick u
 	// again, by then as a seeder (or gone, in modes where completers
 	// leave).
 	if req.Event == EventCompleted && own != nil {
-		if i := own.Find(peerKey); i >= 0 && i < own.Leechers() {
+		if i := own.Find(s.peerSeed, peerKey); i >= 0 && i < own.Leechers() {
 			t.completed++
 			sh.markDirty(pos, dirtyRecord)
 			// The change that carries the peer on says so, so the
@@ -231,7 +231,7 @@ func (s *Store) update(sh *shard, pos int, req *Request, mode modes.Mode, tick u
 	}
 	switch {
 	case leaving:
-		if own != nil && own.Remove(peerKey) {
+		if own != nil && own.Remove(s.peerSeed, peerKey) {
 			s.peerCount.Add(-1)
 			changed = true
 			if capture {
@@ -281,14 +281,14 @@ func (s *Store) update(sh *shard, pos int, req *Request, mode modes.Mode, tick u
 // returns the peer's position, or -1 when it was not stored, whether it
 // was new, and the stamp and flags it had before.
 func (s *Store) putPeer(l *peerlist.List, key []byte, stamp, flags uint8) (pos int, added bool, oldStamp, oldFlags uint8) {
-	if s.peerCount.Load() >= int64(s.cfg.MaxPeersTotal) && l.Find(key) < 0 {
+	if s.peerCount.Load() >= int64(s.cfg.MaxPeersTotal) && l.Find(s.peerSeed, key) < 0 {
 		if !s.overBudget.Swap(true) {
 			s.cfg.Log.Warn().Int("max_peers_total", s.cfg.MaxPeersTotal).
 				Msg("peer budget reached: new peers get peer lists but are not stored")
 		}
 		return -1, false, 0, 0
 	}
-	pos, added, oldStamp, oldFlags = l.Replace(key, stamp, flags)
+	pos, added, oldStamp, oldFlags = l.Replace(s.peerSeed, key, stamp, flags)
 	if added {
 		s.peerCount.Add(1)
 	}

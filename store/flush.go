@@ -121,7 +121,7 @@ func (s *Store) restore(l *peerlist.List, recs []byte, savedTick, nowTick uint32
 	}
 	s.loadBuf = buf
 	before := l.Len()
-	s.peerCount.Add(int64(l.Load(buf) - before))
+	s.peerCount.Add(int64(l.Load(s.peerSeed, buf) - before))
 }
 
 // addTorrent puts a registered torrent into memory, or updates the mode of

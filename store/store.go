@@ -68,6 +68,12 @@ type Config struct {
 	// Tuning overrides the modes' policy constants; the zero value keeps
 	// them. Only the simulator's defaults study sets it.
 	Tuning modes.Tuning
+	// PeerSeed keys the hash that places peers in a swarm's buckets, which
+	// decides the order peer lists are drawn from. The zero value draws a
+	// random one from crypto/rand, as serve must (a client who knew it
+	// could choose addresses that pile into one bucket). Only the
+	// simulator sets it, so that a run repeats in another process.
+	PeerSeed peerlist.Seed
 	// Now is the clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time
 	Log zerolog.Logger
@@ -89,9 +95,11 @@ type Store struct {
 	writesFailing atomic.Bool
 	registrants   registrants
 	gone          goneList
-	// rate is the announce rate (per second) measured by Run; surge
-	// intervals grow with it.
+	// rate is the announce rate (per second) measured by MeasureRate;
+	// surge intervals grow with it.
 	rate atomic.Uint32
+	// peerSeed keys every peer list's bucket hash (Config.PeerSeed).
+	peerSeed peerlist.Seed
 
 	// writeMu serialises every write this process makes to the file
 	// (flushes, registrations, purges) so a flush can never write back a
@@ -258,7 +266,10 @@ func newStore(db *DB, cfg Config) *Store {
 	if !cfg.Mode.Valid() || cfg.Mode == modes.Default {
 		cfg.Mode = modes.Large
 	}
-	s := &Store{db: db, cfg: cfg}
+	if cfg.PeerSeed.IsZero() {
+		cfg.PeerSeed = peerlist.NewSeed()
+	}
+	s := &Store{db: db, cfg: cfg, peerSeed: cfg.PeerSeed}
 	s.registrants.count = make(map[uint64]int32)
 	for m := modes.Small; m <= modes.Surge; m++ {
 		t := modes.DefaultTiming(m)
@@ -308,7 +319,7 @@ func (s *Store) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return s.finalFlush()
 		case <-second.C:
-			s.measureRate()
+			s.MeasureRate()
 			if now := s.cfg.Now(); now.Sub(lastSweep) >= modes.Tick {
 				lastSweep = now
 				s.Sweep()
@@ -323,7 +334,12 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Store) measureRate() {
+// MeasureRate takes the announces counted since its last call as the
+// announce rate per second, which surge's interval grows with. It must be
+// called once a second: Run does so on the wall clock, the simulator on
+// its simulated one (so a simulated surge adapts as a served one does).
+// It returns the rate.
+func (s *Store) MeasureRate() uint32 {
 	var total uint32
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -333,6 +349,7 @@ func (s *Store) measureRate() {
 		sh.mu.Unlock()
 	}
 	s.rate.Store(total)
+	return total
 }
 
 // Close flushes what is dirty and closes the file.

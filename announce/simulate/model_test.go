@@ -1,10 +1,13 @@
 package simulate
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	"johnlocke/modes"
 )
 
 func testSwarm(pieces int) *swarm {
@@ -145,10 +148,9 @@ func TestBandwidthSharing(t *testing.T) {
 	}
 }
 
-// TestDeterministic: the same seed gives the same result. For the johnlocke
-// tracker this holds within a process only: the store's peer lists are
-// bucketed by a hash seed each process draws anew, which orders the peers
-// its policies walk.
+// TestDeterministic: the same seed gives the same result in one process,
+// and another seed another (TestDeterministicAcrossProcesses checks two
+// processes).
 func TestDeterministic(t *testing.T) {
 	for _, tr := range []Tracker{Johnlocke, Random} {
 		sc := Surge(60, 2)
@@ -207,5 +209,52 @@ func TestScenarioInvariants(t *testing.T) {
 func TestUnknownTracker(t *testing.T) {
 	if _, err := Run(Small(8), Tracker("opentracker"), 1); err == nil {
 		t.Error("an unknown tracker was accepted")
+	}
+}
+
+// burst is a surge whose leechers all arrive within the first two
+// seconds: an announce rate of a few thousand a second, which surge's
+// adaptive interval must answer with longer intervals.
+func burst(leechers int) Scenario {
+	sc := Surge(leechers, 4)
+	sc.Name = fmt.Sprintf("surge burst of %d", leechers)
+	sc.Arrivals = func(*rand.Rand) []float64 {
+		ts := make([]float64, leechers)
+		for i := range ts {
+			ts[i] = 2 * float64(i) / float64(leechers)
+		}
+		return ts
+	}
+	sc.Duration, sc.StopWhenDone = 5, false
+	return sc
+}
+
+// TestSurgeIntervalFollowsLoad: the simulator measures the store's
+// announce rate on its own clock, so a simulated surge hands out the
+// adaptive interval serve does: the base (10 min, jittered ±1/10) while
+// the rate is low, and at least twice the base once a burst of 6,000
+// arrivals in two seconds has pushed the rate past modes.SurgeRateStep.
+func TestSurgeIntervalFollowsLoad(t *testing.T) {
+	base := modes.DefaultTiming(modes.Surge).Interval.Seconds()
+	jitter := base / modes.JitterDiv
+	quiet, err := Run(Surge(80, 4), Johnlocke, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if quiet.MaxInterval > base+jitter {
+		t.Errorf("80 leechers over 10 min (peak %d announces/s): an interval of %v s, want at most %v", quiet.PeakRate, quiet.MaxInterval, base+jitter)
+	}
+	busy, err := Run(burst(6000), Johnlocke, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy.PeakRate < modes.SurgeRateStep {
+		t.Fatalf("the burst measured a peak of %d announces/s, want at least %d", busy.PeakRate, modes.SurgeRateStep)
+	}
+	if busy.FirstInterval > base+jitter {
+		t.Errorf("first answer (no rate measured yet): interval %v s, want at most %v", busy.FirstInterval, base+jitter)
+	}
+	if busy.MaxInterval < 2*(base-jitter) {
+		t.Errorf("after %d announces/s: longest interval %v s, want at least %v", busy.PeakRate, busy.MaxInterval, 2*(base-jitter))
 	}
 }

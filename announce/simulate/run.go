@@ -88,6 +88,11 @@ type Result struct {
 	// Handed counts peers handed out by the tracker; SeederPairs those that
 	// paired a seeder with a seeder (a connection slot opened for nothing).
 	Handed, SeederPairs int
+	// FirstInterval is the interval the first answer carried, MaxInterval
+	// the longest any answer carried; PeakRate the highest announce rate
+	// (per second) the tracker measured, which surge's interval grows with.
+	FirstInterval, MaxInterval float64
+	PeakRate                   uint32
 	// Uploaded and Downloaded total the pieces' worth sent and received:
 	// they must be equal.
 	Uploaded, Downloaded float64
@@ -107,7 +112,7 @@ func Run(sc Scenario, tr Tracker, seed uint64) (*Result, error) {
 	var t tracker
 	switch tr {
 	case Johnlocke:
-		j, err := newJohnlocke(sw, sc.Mode, sc.Tuning)
+		j, err := newJohnlocke(sw, sc.Mode, sc.Tuning, seed)
 		if err != nil {
 			return nil, err
 		}
@@ -143,6 +148,10 @@ func Run(sc Scenario, tr Tracker, seed uint64) (*Result, error) {
 		p.lastAnn = sw.now
 		p.nextAnn = sw.now + max(interval, 1)
 		p.minIntvl = minInterval
+		if res.FirstInterval == 0 {
+			res.FirstInterval = interval
+		}
+		res.MaxInterval = max(res.MaxInterval, interval)
 		if ev == store.EventStopped {
 			return
 		}
@@ -209,6 +218,9 @@ func Run(sc Scenario, tr Tracker, seed uint64) (*Result, error) {
 				p.idleSec = idleBefore[i]
 			}
 			minuteUp[i] += p.uploaded - upBefore[i]
+		}
+		if int(sw.now+sc.Step) != int(sw.now) {
+			res.PeakRate = max(res.PeakRate, t.second())
 		}
 		if int((sw.now+sc.Step)/60) != int(sw.now/60) {
 			for i := range fixed {

@@ -128,6 +128,8 @@ func metricsFor(scenario string) []metric {
 			metric{"seeders' share of upload", func(r *Result) float64 { return sum(r.SeederShare) }},
 			metric{"seeder fairness (Jain)", func(r *Result) float64 { return jain(r.SeederShare) }},
 			metric{"max seeder idle s", func(r *Result) float64 { return maxOf(r.SeederIdle) }},
+			metric{"peak announces/s", func(r *Result) float64 { return float64(r.PeakRate) }},
+			metric{"longest interval s", func(r *Result) float64 { return r.MaxInterval }},
 		)
 		for i := range DefaultSurgeSeeders {
 			ms = append(ms, metric{fmt.Sprintf("seeder %d share", i+1), func(r *Result) float64 {

@@ -10,6 +10,7 @@ import (
 
 	"johnlocke/modes"
 	"johnlocke/store"
+	"johnlocke/store/peerlist"
 )
 
 // numWant is what every simulated client asks for, and the store's cap:
@@ -20,6 +21,10 @@ const numWant = 50
 // hands it and the intervals to come back at (seconds).
 type tracker interface {
 	announce(p *peer, ev store.Event, dst []int) (peers []int, interval, minInterval float64)
+	// second is called at the end of every simulated second and returns
+	// the announce rate the tracker measured over it (0 if it measures
+	// none).
+	second() uint32
 	Close() error
 }
 
@@ -44,7 +49,11 @@ type johnlocke struct {
 // simulated client reports.
 const pieceBytes = 256 << 10
 
-func newJohnlocke(sw *swarm, mode modes.Mode, tuning modes.Tuning) (*johnlocke, error) {
+// newJohnlocke opens a store for one run. Its peer-list hash is keyed from
+// the run's seed (serve draws a random key), so the order peers sit in,
+// and with it every window and cursor the modes draw from, repeats in
+// another process.
+func newJohnlocke(sw *swarm, mode modes.Mode, tuning modes.Tuning, seed uint64) (*johnlocke, error) {
 	dir, err := os.MkdirTemp("", "johnlocke-simulate-")
 	if err != nil {
 		return nil, fmt.Errorf("simulate: temp dir: %w", err)
@@ -56,6 +65,7 @@ func newJohnlocke(sw *swarm, mode modes.Mode, tuning modes.Tuning) (*johnlocke, 
 		MaxTorrentsPerAddr: -1,
 		MaxPeers:           numWant,
 		Tuning:             tuning,
+		PeerSeed:           peerlist.SeedFrom(seed),
 		Now:                j.clock,
 	})
 	if err != nil {
@@ -101,6 +111,10 @@ func (j *johnlocke) announce(p *peer, ev store.Event, dst []int) ([]int, float64
 	return dst, float64(j.resp.Interval), float64(j.resp.MinInterval)
 }
 
+// second measures the announce rate as Store.Run does on the wall clock,
+// so surge's interval grows with the simulated load.
+func (j *johnlocke) second() uint32 { return j.st.MeasureRate() }
+
 func (j *johnlocke) Close() error {
 	err := j.st.Close()
 	if rerr := os.RemoveAll(j.dir); err == nil {
@@ -116,9 +130,13 @@ type randomTracker struct {
 	sw     *swarm
 	rng    *rand.Rand
 	timing modes.Timing
+	// announces counts this second's announces, so its load reads like
+	// the store's (its interval does not grow with it).
+	announces uint32
 }
 
 func (t *randomTracker) announce(p *peer, ev store.Event, dst []int) ([]int, float64, float64) {
+	t.announces++
 	live := t.sw.live
 	n := len(live)
 	want := min(numWant, n-1)
@@ -138,6 +156,12 @@ func (t *randomTracker) announce(p *peer, ev store.Event, dst []int) ([]int, flo
 		dst = append(dst, q.id)
 	}
 	return dst, t.timing.Interval.Seconds(), t.timing.MinInterval.Seconds()
+}
+
+func (t *randomTracker) second() uint32 {
+	n := t.announces
+	t.announces = 0
+	return n
 }
 
 func (t *randomTracker) Close() error { return nil }

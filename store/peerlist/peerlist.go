@@ -4,7 +4,7 @@
 //
 // There is no per-peer index. A list is split into buckets: 2^lbits buckets
 // of leechers followed by 2^sbits buckets of seeders, and a peer sits in the
-// bucket that the top bits of a seeded hash of its key choose, so a lookup
+// bucket that the top bits of a keyed hash of its key choose (see Seed), so a lookup
 // scans one leecher bucket and one seeder bucket. A small list is one bucket
 // of each (no hashing at all); as a region grows its buckets split in two,
 // and they grow with the region (roughly its square root), so that a
@@ -22,17 +22,12 @@ package peerlist
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/maphash"
 	"math/bits"
 	"slices"
 	"unsafe"
 
 	"johnlocke/modes"
 )
-
-// seed keys the bucket hash, so that nobody can choose addresses that all
-// land in one bucket.
-var seed = maphash.MakeSeed()
 
 // bucketBase is how many peers a region holds in one bucket before it
 // splits; bigger regions keep bigger buckets (see regionLimit).
@@ -160,8 +155,6 @@ func (l *List) setCounts(st []uint32) {
 	l.leechers = st[1<<l.lbits]
 }
 
-func hashKey(key []byte) uint64 { return maphash.Bytes(seed, key) }
-
 // top returns the top bits of h: the bucket within a region of 2^bits
 // buckets (0 when bits is 0).
 func top(h uint64, bits uint8) int { return int(h >> (64 - uint(bits))) }
@@ -238,20 +231,20 @@ func (l *List) find(key []byte, h uint64, seederFirst bool) (pos, bucket int) {
 	return -1, -1
 }
 
-func (l *List) hashFor(key []byte) uint64 {
+func (l *List) hashFor(seed Seed, key []byte) uint64 {
 	if l.bucketed() {
-		return hashKey(key)
+		return seed.hash(key)
 	}
 	return 0
 }
 
 // Find returns the position of the peer with this key (compact address and
-// port), or -1.
-func (l *List) Find(key []byte) int {
+// port), or -1. seed is the one the list has always been changed with.
+func (l *List) Find(seed Seed, key []byte) int {
 	if len(key) != l.keyLen() || l.n == 0 {
 		return -1
 	}
-	pos, _ := l.find(key, l.hashFor(key), false)
+	pos, _ := l.find(key, l.hashFor(seed, key), false)
 	return pos
 }
 
@@ -259,17 +252,18 @@ func (l *List) Find(key []byte) int {
 // otherwise its stamp and flags are updated, and it moves between the
 // leecher and seeder parts when its seeding state changed. Put returns the
 // peer's position afterwards and whether it was new. The key must have the
-// list's key length (stride-2).
-func (l *List) Put(key []byte, stamp, flags uint8) (pos int, added bool) {
-	pos, added, _, _ = l.Replace(key, stamp, flags)
+// list's key length (stride-2). Every change to a list must use the same
+// seed: it decides which bucket a peer sits in.
+func (l *List) Put(seed Seed, key []byte, stamp, flags uint8) (pos int, added bool) {
+	pos, added, _, _ = l.Replace(seed, key, stamp, flags)
 	return pos, added
 }
 
 // Replace is Put that also returns the stamp and flags the peer had before
 // (zero when it was new), for a caller that must tell a renewal from a
 // change.
-func (l *List) Replace(key []byte, stamp, flags uint8) (pos int, added bool, oldStamp, oldFlags uint8) {
-	h := l.hashFor(key)
+func (l *List) Replace(seed Seed, key []byte, stamp, flags uint8) (pos int, added bool, oldStamp, oldFlags uint8) {
+	h := l.hashFor(seed, key)
 	isSeeder := flags&modes.FlagSeeder != 0
 	pos, bucket := -1, -1
 	if l.n > 0 {
@@ -280,7 +274,7 @@ func (l *List) Replace(key []byte, stamp, flags uint8) (pos int, added bool, old
 	copy(rec[:], key)
 	rec[s-2], rec[s-1] = stamp, flags
 	if pos < 0 {
-		return l.add(rec[:s], isSeeder), true, 0, 0
+		return l.add(seed, rec[:s], isSeeder), true, 0, 0
 	}
 	recs := l.Records()
 	oldStamp, oldFlags = recs[pos*s+s-2], recs[pos*s+s-1]
@@ -291,11 +285,11 @@ func (l *List) Replace(key []byte, stamp, flags uint8) (pos int, added bool, old
 	// The peer changes region: out of its bucket, into the other region's.
 	var flat [3]uint32
 	l.removeAt(l.starts(&flat), bucket, pos)
-	return l.add(rec[:s], isSeeder), false, oldStamp, oldFlags
+	return l.add(seed, rec[:s], isSeeder), false, oldStamp, oldFlags
 }
 
 // add inserts a record that is not listed yet and returns its position.
-func (l *List) add(rec []byte, seeder bool) int {
+func (l *List) add(seed Seed, rec []byte, seeder bool) int {
 	count, bits := int(l.leechers), &l.lbits
 	if seeder {
 		count, bits = int(l.n-l.leechers), &l.sbits
@@ -308,13 +302,13 @@ func (l *List) add(rec []byte, seeder bool) int {
 		} else {
 			lb++
 		}
-		l.rebuild(l.grownCap(), lb, sb)
+		l.rebuild(seed, l.grownCap(), lb, sb)
 	case l.n == l.cap:
-		l.rebuild(l.grownCap(), l.lbits, l.sbits)
+		l.rebuild(seed, l.grownCap(), l.lbits, l.sbits)
 	}
 	var h uint64
 	if l.bucketed() {
-		h = hashKey(rec[:l.keyLen()])
+		h = seed.hash(rec[:l.keyLen()])
 	}
 	var flat [3]uint32
 	st := l.starts(&flat)
@@ -336,7 +330,7 @@ func (l *List) grownCap() int {
 // rebuild moves the list into a new allocation of at least capacity
 // records with 2^lbits leecher and 2^sbits seeder buckets, splitting or
 // merging buckets to get there.
-func (l *List) rebuild(capacity int, lbits, sbits uint8) {
+func (l *List) rebuild(seed Seed, capacity int, lbits, sbits uint8) {
 	s := int(l.stride)
 	dl := dirLen(lbits, sbits)
 	buf := slices.Grow([]byte(nil), capacity*s+4*dl)
@@ -352,15 +346,15 @@ func (l *List) rebuild(capacity int, lbits, sbits uint8) {
 	st := l.starts(&nflat)
 	recs := l.Records()
 	// Leecher region: buckets [0, 2^oldL) become [0, 2^lbits).
-	l.reshape(recs, old[:1<<oldL+1], st[:1<<lbits+1], oldL, lbits)
-	l.reshape(recs, old[1<<oldL:], st[1<<lbits:], oldS, sbits)
+	l.reshape(seed, recs, old[:1<<oldL+1], st[:1<<lbits+1], oldL, lbits)
+	l.reshape(seed, recs, old[1<<oldL:], st[1<<lbits:], oldS, sbits)
 }
 
 // reshape fills a region's new starts (to, 2^toBits+1 entries) from its old
 // ones (from, 2^fromBits+1 entries) over records recs: the same, merged
 // pairwise when the region loses bits, or each old bucket split in two in
 // place when it gains one.
-func (l *List) reshape(recs []byte, from, to []uint32, fromBits, toBits uint8) {
+func (l *List) reshape(seed Seed, recs []byte, from, to []uint32, fromBits, toBits uint8) {
 	switch {
 	case toBits == fromBits:
 		copy(to, from)
@@ -372,7 +366,7 @@ func (l *List) reshape(recs []byte, from, to []uint32, fromBits, toBits uint8) {
 	case toBits == fromBits+1:
 		for b := 0; b+1 < len(from); b++ {
 			to[2*b] = from[b]
-			to[2*b+1] = uint32(l.split(recs, int(from[b]), int(from[b+1]), fromBits))
+			to[2*b+1] = uint32(l.split(seed, recs, int(from[b]), int(from[b+1]), fromBits))
 		}
 		to[len(to)-1] = from[len(from)-1]
 	default:
@@ -383,9 +377,9 @@ func (l *List) reshape(recs []byte, from, to []uint32, fromBits, toBits uint8) {
 // split divides the records [lo, hi) of a bucket of a region with 2^bits
 // buckets by the next bit of their hash, in place, and returns where the
 // records with that bit set start.
-func (l *List) split(recs []byte, lo, hi int, bits uint8) int {
+func (l *List) split(seed Seed, recs []byte, lo, hi int, bits uint8) int {
 	s, k := int(l.stride), l.keyLen()
-	high := func(i int) bool { return hashKey(recs[i*s:i*s+k])>>(63-uint(bits))&1 == 1 }
+	high := func(i int) bool { return seed.hash(recs[i*s:i*s+k])>>(63-uint(bits))&1 == 1 }
 	var tmp [modes.Record6]byte
 	i, j := lo, hi
 	for {
@@ -458,7 +452,7 @@ func (l *List) move(recs []byte, to, from int) {
 }
 
 // bucketAt returns the bucket holding position pos.
-func (l *List) bucketAt(pos int) int {
+func (l *List) bucketAt(seed Seed, pos int) int {
 	seeder := pos >= int(l.leechers)
 	if !l.bucketed() {
 		if seeder {
@@ -467,13 +461,13 @@ func (l *List) bucketAt(pos int) int {
 		return 0
 	}
 	s := int(l.stride)
-	return l.bucketOf(hashKey(l.Records()[pos*s:pos*s+s-2]), seeder)
+	return l.bucketOf(seed.hash(l.Records()[pos*s:pos*s+s-2]), seeder)
 }
 
 // RemoveAt removes the peer at position pos. Peers after it may move.
-func (l *List) RemoveAt(pos int) {
+func (l *List) RemoveAt(seed Seed, pos int) {
 	var flat [3]uint32
-	l.removeAt(l.starts(&flat), l.bucketAt(pos), pos)
+	l.removeAt(l.starts(&flat), l.bucketAt(seed, pos), pos)
 	l.mergeIfSparse()
 }
 
@@ -511,11 +505,11 @@ func (l *List) mergeIfSparse() {
 }
 
 // Remove removes the peer with this key and reports whether it was listed.
-func (l *List) Remove(key []byte) bool {
+func (l *List) Remove(seed Seed, key []byte) bool {
 	if len(key) != l.keyLen() || l.n == 0 {
 		return false
 	}
-	pos, bucket := l.find(key, l.hashFor(key), false)
+	pos, bucket := l.find(key, l.hashFor(seed, key), false)
 	if pos < 0 {
 		return false
 	}
@@ -567,7 +561,9 @@ func (l *List) Sweep(now, maxAge uint8) int {
 		return removed
 	}
 	if int(l.cap) > 2*int(l.n)+8 {
-		l.rebuild(int(l.n), l.lbits, l.sbits)
+		// The same buckets: nothing splits, so nothing is hashed and
+		// no seed is needed.
+		l.rebuild(Seed{}, int(l.n), l.lbits, l.sbits)
 	}
 	return removed
 }
@@ -577,13 +573,13 @@ func (l *List) Sweep(now, maxAge uint8) int {
 // twice is kept once. It uses recs as scratch space and returns how many
 // peers the list holds afterwards. A list that is not empty takes the
 // records one by one.
-func (l *List) Load(recs []byte) int {
+func (l *List) Load(seed Seed, recs []byte) int {
 	s := int(l.stride)
 	n := len(recs) / s
 	recs = recs[:n*s]
 	if l.n > 0 {
 		for off := 0; off < len(recs); off += s {
-			l.Put(recs[off:off+s-2], recs[off+s-2], recs[off+s-1])
+			l.Put(seed, recs[off:off+s-2], recs[off+s-2], recs[off+s-1])
 		}
 		return int(l.n)
 	}
@@ -618,7 +614,7 @@ func (l *List) Load(recs []byte) int {
 	bucket := func(i int) int {
 		var h uint64
 		if l.bucketed() {
-			h = hashKey(recs[i*s : i*s+k])
+			h = seed.hash(recs[i*s : i*s+k])
 		}
 		return l.bucketOf(h, recs[i*s+s-1]&modes.FlagSeeder != 0)
 	}

@@ -8,6 +8,10 @@ import (
 	"johnlocke/modes"
 )
 
+// testSeed keys every list the tests build: a fixed one, so a failure
+// repeats.
+var testSeed = SeedFrom(1)
+
 type modelPeer struct {
 	stamp, flags uint8
 }
@@ -48,7 +52,7 @@ func check(t *testing.T, l *List, model map[string]modelPeer) {
 		if seeder := p.flags&modes.FlagSeeder != 0; seeder != (i >= l.Leechers()) {
 			t.Fatalf("position %d seeder=%v but leechers end at %d", i, seeder, l.Leechers())
 		}
-		if got := l.Find([]byte(k)); got != i {
+		if got := l.Find(testSeed, []byte(k)); got != i {
 			t.Fatalf("Find(%x) = %d, want %d", k, got, i)
 		}
 	}
@@ -77,7 +81,7 @@ func checkBuckets(t *testing.T, l *List) {
 		}
 		for i := int(st[b]); i < int(st[b+1]); i++ {
 			rec := l.Record(i)
-			if want := l.bucketOf(hashKey(rec[:s-2]), i >= l.Leechers()); want != b {
+			if want := l.bucketOf(testSeed.hash(rec[:s-2]), i >= l.Leechers()); want != b {
 				t.Fatalf("position %d sits in bucket %d, its key belongs in %d", i, b, want)
 			}
 		}
@@ -107,29 +111,29 @@ func TestListAgainstModel(t *testing.T) {
 					l = New(modes.Record4)
 					// Feed some records twice: Load keeps one of each.
 					recs = append(recs, recs[:len(recs)/3]...)
-					if got := l.Load(recs); got != len(model) {
+					if got := l.Load(testSeed, recs); got != len(model) {
 						t.Fatalf("step %d: Load kept %d, want %d", step, got, len(model))
 					}
 				case op == 0 && l.Len() > 0:
 					i := r.Intn(l.Len())
 					rec := l.Record(i)
 					delete(model, string(rec[:len(rec)-2]))
-					l.RemoveAt(i)
+					l.RemoveAt(testSeed, i)
 				case op < 6:
 					flags := uint8(r.Intn(4))
 					stamp := uint8(step)
-					pos, added := l.Put(k, stamp, flags)
+					pos, added := l.Put(testSeed, k, stamp, flags)
 					_, existed := model[string(k)]
 					if added == existed {
 						t.Fatalf("step %d: Put added=%v but existed=%v", step, added, existed)
 					}
 					model[string(k)] = modelPeer{stamp, flags}
-					if got := l.Find(k); got != pos {
+					if got := l.Find(testSeed, k); got != pos {
 						t.Fatalf("step %d: Put returned %d, Find says %d", step, pos, got)
 					}
 				case op < 9:
 					_, existed := model[string(k)]
-					if got := l.Remove(k); got != existed {
+					if got := l.Remove(testSeed, k); got != existed {
 						t.Fatalf("step %d: Remove = %v, want %v", step, got, existed)
 					}
 					delete(model, string(k))
@@ -161,7 +165,7 @@ func TestIPv6Records(t *testing.T) {
 	k := make([]byte, 18)
 	for i := range 100 {
 		k[15], k[17] = byte(i), byte(i>>3)
-		l.Put(k, 1, modes.FlagSeeder)
+		l.Put(testSeed, k, 1, modes.FlagSeeder)
 	}
 	if got, want := l.Len(), 100; got != want {
 		t.Fatalf("Len = %d, want %d", got, want)
@@ -170,10 +174,10 @@ func TestIPv6Records(t *testing.T) {
 		t.Fatalf("Seeders = %d, want %d", got, want)
 	}
 	k[15], k[17] = 42, 42>>3
-	if l.Find(k) < 0 {
+	if l.Find(testSeed, k) < 0 {
 		t.Fatal("peer 42 not found")
 	}
-	if l.Find(k[:6]) >= 0 {
+	if l.Find(testSeed, k[:6]) >= 0 {
 		t.Fatal("a key of the wrong length was found")
 	}
 }
@@ -181,12 +185,12 @@ func TestIPv6Records(t *testing.T) {
 func TestPutDoesNotAllocateWhenListed(t *testing.T) {
 	l := New(modes.Record4)
 	for i := range 1000 {
-		l.Put(key4(i), 0, 0)
+		l.Put(testSeed, key4(i), 0, 0)
 	}
 	k := key4(500)
 	allocs := testing.AllocsPerRun(1000, func() {
-		l.Put(k, 1, modes.FlagSeeder)
-		l.Put(k, 2, 0)
+		l.Put(testSeed, k, 1, modes.FlagSeeder)
+		l.Put(testSeed, k, 2, 0)
 	})
 	if allocs != 0 {
 		t.Fatalf("Put on a listed peer allocates %v times", allocs)
@@ -200,12 +204,12 @@ func BenchmarkPut(b *testing.B) {
 			keys := make([][]byte, size)
 			for i := range keys {
 				keys[i] = key4(i)
-				l.Put(keys[i], 0, 0)
+				l.Put(testSeed, keys[i], 0, 0)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				l.Put(keys[i%size], uint8(i), uint8(i&1))
+				l.Put(testSeed, keys[i%size], uint8(i), uint8(i&1))
 			}
 		})
 	}
@@ -229,7 +233,7 @@ func TestBigListGrowsAndShrinks(t *testing.T) {
 			flags = modes.FlagSeeder
 		}
 		stamp := uint8(i % 100)
-		if _, added := l.Put(key(i), stamp, flags); !added {
+		if _, added := l.Put(testSeed, key(i), stamp, flags); !added {
 			t.Fatalf("peer %d not added", i)
 		}
 		model[string(key(i))] = modelPeer{stamp, flags}
@@ -241,7 +245,7 @@ func TestBigListGrowsAndShrinks(t *testing.T) {
 	for i := 0; i < n; i += 2 {
 		p := model[string(key(i))]
 		p.flags ^= modes.FlagSeeder
-		l.Put(key(i), p.stamp, p.flags)
+		l.Put(testSeed, key(i), p.stamp, p.flags)
 		model[string(key(i))] = p
 	}
 	check(t, &l, model)
@@ -260,7 +264,7 @@ func TestBigListGrowsAndShrinks(t *testing.T) {
 		t.Fatalf("capacity %d kept for %d peers", l.cap, l.Len())
 	}
 	for k := range model {
-		if !l.Remove([]byte(k)) {
+		if !l.Remove(testSeed, []byte(k)) {
 			t.Fatalf("Remove(%x) found nothing", k)
 		}
 		delete(model, k)
@@ -283,7 +287,7 @@ func TestLoadIPv6(t *testing.T) {
 		recs = append(recs, rec...)
 	}
 	l := New(modes.Record6)
-	if got := l.Load(append([]byte(nil), recs...)); got != 500 {
+	if got := l.Load(testSeed, append([]byte(nil), recs...)); got != 500 {
 		t.Fatalf("Load = %d, want 500", got)
 	}
 	if l.Seeders() != 250 || l.Leechers() != 250 {
@@ -291,7 +295,7 @@ func TestLoadIPv6(t *testing.T) {
 	}
 	checkBuckets(t, &l)
 	for off := 0; off < len(recs); off += modes.Record6 {
-		if l.Find(recs[off:off+modes.Record6-2]) < 0 {
+		if l.Find(testSeed, recs[off:off+modes.Record6-2]) < 0 {
 			t.Fatalf("record %d not found after Load", off/modes.Record6)
 		}
 	}
@@ -304,14 +308,14 @@ func BenchmarkJoinLeave(b *testing.B) {
 			k := make([]byte, 6)
 			for i := range size {
 				binary.BigEndian.PutUint32(k, uint32(i))
-				l.Put(k, 0, uint8(i&1))
+				l.Put(testSeed, k, 0, uint8(i&1))
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				binary.BigEndian.PutUint32(k, uint32(size+i%2))
-				l.Put(k, 0, 0)
-				l.Remove(k)
+				l.Put(testSeed, k, 0, 0)
+				l.Remove(testSeed, k)
 			}
 		})
 	}
@@ -323,7 +327,7 @@ func BenchmarkLoad(b *testing.B) {
 	k := make([]byte, 6)
 	for i := range size {
 		binary.BigEndian.PutUint32(k, uint32(i))
-		l.Put(k, 0, uint8(i&1))
+		l.Put(testSeed, k, 0, uint8(i&1))
 	}
 	recs := append([]byte(nil), l.Records()...)
 	scratch := make([]byte, len(recs))
@@ -332,6 +336,6 @@ func BenchmarkLoad(b *testing.B) {
 	for b.Loop() {
 		copy(scratch, recs)
 		m := New(modes.Record4)
-		m.Load(scratch)
+		m.Load(testSeed, scratch)
 	}
 }
