@@ -10,6 +10,11 @@ python3-libtorrent):
                                         holds and downloading the rest; on
                                         SIGTERM it announces "stopped" and
                                         exits. E2E_LT_DEBUG=1 logs every alert.
+                                        E2E_LT_ONE_TRACKER=1 announces to one
+                                        tracker per tier, the next one of the
+                                        tier when it fails (BEP 12 as clients
+                                        do it by default); E2E_LT_UPLOAD_LIMIT
+                                        caps uploads at that many bytes/s.
 
 Standard library only, apart from libtorrent for "lt".
 """
@@ -155,7 +160,10 @@ def lt_peer(role, torrent, save, host, port):
         lt.alert.category_t.error_notification
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.tracker_notification,
-        "announce_to_all_trackers": True,
+        # The suite's cases announce to every tracker of a tier; the
+        # cluster's failover case wants one at a time, as BEP 12 says.
+        "announce_to_all_trackers": os.environ.get("E2E_LT_ONE_TRACKER") != "1",
+        "upload_rate_limit": int(os.environ.get("E2E_LT_UPLOAD_LIMIT", "0")),
         "stop_tracker_timeout": 3,
         "user_agent": "johnlocke-e2e libtorrent/" + lt.__version__,
     }
