@@ -1276,7 +1276,7 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 	now := time.Now()
 	asJSON := c.Bool("json")
 	info := reg.Info()
-	view := report.View{Live: info.Live, ServeMode: info.ServeMode, ServeModeKnown: info.ServeModeKnown}
+	view := report.View{Live: info.Live, ServeMode: info.ServeMode, ServeModeKnown: info.ServeModeKnown, Cluster: info.Cluster}
 	if oneHash {
 		t, ok, err := reg.Torrent(hash)
 		if err != nil {

@@ -60,6 +60,15 @@
     var f = s.last_flush;
     setText("flush", (f ? "last flush " + f.at + ", " + f.took_ms.toFixed(1) + " ms, " + f.bytes +
       " swarm bytes, " + f.torrents + " torrents" : "no flush yet") + " · flush failures " + s.flush_failures);
+    var c = s.cluster;
+    if (c && document.getElementById("cluster")) {
+      var names = c.nodes_seen.map(function (p) { return p.name; });
+      setText("cluster", "cluster node " + c.node_name + " · nodes seen " + names.length + " (" +
+        (names.length ? names.join(", ") : "none") + ") · changes sent " + c.changes_sent + " (" +
+        c.changes_sent_per_second.toFixed(1) + "/s), applied " + c.changes_applied + " (" +
+        c.changes_applied_per_second.toFixed(1) + "/s) · lag p50 " + c.lag_p50_ms.toFixed(1) + " ms, max " +
+        c.lag_max_ms.toFixed(1) + " ms · lost batches " + c.batches_lost);
+    }
     var modes = document.getElementById("modes").tBodies[0];
     modes.replaceChildren();
     Object.keys(s.modes).sort().forEach(function (name) {
