@@ -68,7 +68,7 @@ func get(t *testing.T, url string) string {
 func TestClusterFiguresOnMetricsJSONAndPage(t *testing.T) {
 	addr := startStatus(t, func() clusterview.Figures {
 		return clusterview.Figures{NodeName: "node-a", Seen: []clusterview.Peer{{Name: "node-c"}, {Name: "node-b"}},
-			ChangesSent: 1200, ChangesApplied: 3400, BatchesLost: 2, LagP50: 3 * time.Millisecond, LagMax: 250 * time.Millisecond}
+			ChangesSent: 1200, ChangesApplied: 3400, BatchesLost: 2, ChangesDropped: 5, ChangesRefused: 6, LagP50: 3 * time.Millisecond, LagMax: 250 * time.Millisecond}
 	})
 
 	parser := expfmt.NewTextParser(model.UTF8Validation)
@@ -109,6 +109,8 @@ func TestClusterFiguresOnMetricsJSONAndPage(t *testing.T) {
 		{"johnlocke_cluster_changes_sent_total", nil, 1200},
 		{"johnlocke_cluster_changes_applied_total", nil, 3400},
 		{"johnlocke_cluster_batches_lost_total", nil, 2},
+		{"johnlocke_cluster_changes_dropped_total", nil, 5},
+		{"johnlocke_cluster_changes_refused_total", nil, 6},
 		{"johnlocke_cluster_lag_seconds", []string{"stat=p50"}, 0.003},
 		{"johnlocke_cluster_lag_seconds", []string{"stat=max"}, 0.25},
 	} {

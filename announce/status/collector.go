@@ -21,6 +21,7 @@ type collector struct {
 	lastFlush, dbSize, openConns, refusedConns, build   *prometheus.Desc
 	// Cluster mode only.
 	nodesSeen, changesSent, changesApplied, batchesLost, lag *prometheus.Desc
+	changesDropped, changesRefused                           *prometheus.Desc
 }
 
 func newCollector(src *Sources) *collector {
@@ -54,6 +55,8 @@ func newCollector(src *Sources) *collector {
 		changesSent:    d("cluster_changes_sent_total", "Peer and registry changes this node published to the cluster."),
 		changesApplied: d("cluster_changes_applied_total", "Peer and registry changes from other nodes this node applied."),
 		batchesLost:    d("cluster_batches_lost_total", "Batches from other nodes never received (gaps in their sequence numbers)."),
+		changesDropped: d("cluster_changes_dropped_total", "Changes captured here but never published (the capture buffer was full)."),
+		changesRefused: d("cluster_changes_refused_total", "Changes from other nodes not applied here (the rules of an announce: locked tracker, bounds)."),
 		lag:            d("cluster_lag_seconds", "From a batch's send time to its apply here, over recent batches: the median (p50) and the largest (max).", "stat"),
 	}
 }
@@ -65,7 +68,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	if c.src.Cluster != nil {
-		for _, d := range []*prometheus.Desc{c.nodesSeen, c.changesSent, c.changesApplied, c.batchesLost, c.lag} {
+		for _, d := range []*prometheus.Desc{c.nodesSeen, c.changesSent, c.changesApplied, c.batchesLost, c.lag, c.changesDropped, c.changesRefused} {
 			ch <- d
 		}
 	}
@@ -139,6 +142,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.changesSent, v.ChangesSent)
 		counter(c.changesApplied, v.ChangesApplied)
 		counter(c.batchesLost, v.BatchesLost)
+		counter(c.changesDropped, v.ChangesDropped)
+		counter(c.changesRefused, v.ChangesRefused)
 		gauge(c.lag, v.LagP50MS/1e3, "p50")
 		gauge(c.lag, v.LagMaxMS/1e3, "max")
 	}

@@ -35,6 +35,10 @@ type Figures struct {
 	ChangesSent, ChangesApplied uint64
 	// BatchesLost counts batches missed (gaps in a node's sequence).
 	BatchesLost uint64
+	// ChangesDropped were captured here but never sent (the buffer was
+	// full); ChangesRefused came from other nodes and were not applied
+	// (the same rules as an announce: locked, bounds).
+	ChangesDropped, ChangesRefused uint64
 	// LagP50 and LagMax: from a batch's send time to its apply, over the
 	// node's recent batches.
 	LagP50, LagMax time.Duration
@@ -52,6 +56,8 @@ type View struct {
 	SentPerSecond    float64 `json:"changes_sent_per_second"`
 	AppliedPerSecond float64 `json:"changes_applied_per_second"`
 	BatchesLost      uint64  `json:"batches_lost"`
+	ChangesDropped   uint64  `json:"changes_dropped"`
+	ChangesRefused   uint64  `json:"changes_refused"`
 	LagP50MS         float64 `json:"lag_p50_ms"`
 	LagMaxMS         float64 `json:"lag_max_ms"`
 	// SnapshotApplied is RFC 3339 (UTC), empty when no snapshot was.
@@ -109,6 +115,8 @@ func (t *Tracker) View() View {
 		ChangesSent:    f.ChangesSent,
 		ChangesApplied: f.ChangesApplied,
 		BatchesLost:    f.BatchesLost,
+		ChangesDropped: f.ChangesDropped,
+		ChangesRefused: f.ChangesRefused,
 		LagP50MS:       ms(f.LagP50),
 		LagMaxMS:       ms(f.LagMax),
 	}

@@ -282,6 +282,7 @@ func writeCluster(tw io.Writer, c *clusterview.View) {
 	fmt.Fprintf(tw, "  changes applied\t%d (%.1f/s)\n", c.ChangesApplied, c.AppliedPerSecond)
 	fmt.Fprintf(tw, "  lag\tp50 %.1f ms, max %.1f ms\n", c.LagP50MS, c.LagMaxMS)
 	fmt.Fprintf(tw, "  lost batches\t%d\n", c.BatchesLost)
+	fmt.Fprintf(tw, "  changes dropped, refused\t%d, %d\n", c.ChangesDropped, c.ChangesRefused)
 	snap := "none"
 	if c.SnapshotApplied != "" {
 		snap = c.SnapshotApplied
