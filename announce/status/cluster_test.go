@@ -67,7 +67,8 @@ func get(t *testing.T, url string) string {
 
 func TestClusterFiguresOnMetricsJSONAndPage(t *testing.T) {
 	addr := startStatus(t, func() clusterview.Figures {
-		return clusterview.Figures{NodeName: "node-a", Seen: []clusterview.Peer{{Name: "node-c"}, {Name: "node-b"}},
+		return clusterview.Figures{NodeName: "node-a", Seen: []clusterview.Peer{{Name: "node-c", Live: true}, {Name: "node-b", Live: true},
+			{Name: "node-d", LastSeen: time.Date(2026, 12, 5, 19, 0, 0, 0, time.UTC)}},
 			ChangesSent: 1200, ChangesApplied: 3400, BatchesLost: 2, ChangesDropped: 5, ChangesRefused: 6, LagP50: 3 * time.Millisecond, LagMax: 250 * time.Millisecond}
 	})
 
@@ -120,12 +121,12 @@ func TestClusterFiguresOnMetricsJSONAndPage(t *testing.T) {
 	}
 
 	st := getJSON(t, addr)
-	if st.Cluster == nil || st.Cluster.NodeName != "node-a" || len(st.Cluster.NodesSeen) != 2 ||
+	if st.Cluster == nil || st.Cluster.NodeName != "node-a" || len(st.Cluster.NodesSeen) != 3 || st.Cluster.NodesLive != 2 ||
 		st.Cluster.NodesSeen[0].Name != "node-b" || st.Cluster.ChangesApplied != 3400 || st.Cluster.LagMaxMS != 250 {
 		t.Fatalf("stats.json cluster = %+v", st.Cluster)
 	}
 	page := get(t, "http://"+addr+"/")
-	want := "cluster node node-a · nodes seen 2 (node-b, node-c) · changes sent 1200"
+	want := "cluster node node-a · nodes seen 2 live (node-b, node-c, node-d silent since 2026-12-05T19:00:00Z) · changes sent 1200"
 	if !strings.Contains(page, want) || !strings.Contains(page, "lost batches 2") {
 		t.Fatalf("page lacks the cluster line %q:\n%s", want, page)
 	}

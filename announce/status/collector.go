@@ -51,7 +51,7 @@ func newCollector(src *Sources) *collector {
 		refusedConns:  d("http_refused_connections_total", "HTTP connections refused by a cap: per_source (--max-conns-per-ip) or global.", "cap"),
 		build:         d("build_info", "Always 1; the labels name the build.", "version", "goversion"),
 
-		nodesSeen:      d("cluster_nodes_seen", "Other cluster nodes heard from within the liveness window."),
+		nodesSeen:      d("cluster_nodes_seen", "Other cluster nodes heard from within the liveness window (live)."),
 		changesSent:    d("cluster_changes_sent_total", "Peer and registry changes this node published to the cluster."),
 		changesApplied: d("cluster_changes_applied_total", "Peer and registry changes from other nodes this node applied."),
 		batchesLost:    d("cluster_batches_lost_total", "Batches from other nodes never received (gaps in their sequence numbers)."),
@@ -138,7 +138,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.build, 1, c.src.Version, runtime.Version())
 	if c.src.Cluster != nil {
 		v := c.src.Cluster.View()
-		gauge(c.nodesSeen, float64(len(v.NodesSeen)))
+		gauge(c.nodesSeen, float64(v.NodesLive))
 		counter(c.changesSent, v.ChangesSent)
 		counter(c.changesApplied, v.ChangesApplied)
 		counter(c.batchesLost, v.BatchesLost)

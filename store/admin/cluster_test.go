@@ -25,7 +25,7 @@ func TestClusterFiguresThroughTheSocket(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	tracker := clusterview.NewTracker(func() clusterview.Figures {
-		return clusterview.Figures{NodeName: "a", Seen: []clusterview.Peer{{Name: "b"}}, ChangesSent: 7, ChangesApplied: 9, BatchesLost: 1}
+		return clusterview.Figures{NodeName: "a", Seen: []clusterview.Peer{{Name: "b", Live: true}}, ChangesSent: 7, ChangesApplied: 9, BatchesLost: 1}
 	})
 	srv, err := Listen(st, Config{Path: SocketPath(db, ""), DB: db, Version: "test", Log: zerolog.Nop(), Cluster: tracker})
 	if err != nil {
@@ -47,7 +47,7 @@ func TestClusterFiguresThroughTheSocket(t *testing.T) {
 	if err := sum.Write(&out, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"cluster node", "nodes seen", "1 (b)", "changes sent", "7 (0.0/s)", "lost batches"} {
+	for _, want := range []string{"cluster node", "nodes seen", "1 live (b)", "changes sent", "7 (0.0/s)", "lost batches"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

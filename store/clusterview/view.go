@@ -21,14 +21,15 @@ const SampleInterval = time.Second
 type Peer struct {
 	Name     string    `json:"name"`
 	LastSeen time.Time `json:"last_seen"`
+	// Live: heard within the node's liveness window (its heartbeats).
+	Live bool `json:"live"`
 }
 
 // Figures are a node's totals at one moment.
 type Figures struct {
 	// NodeName is this node's --node-name.
 	NodeName string
-	// Seen are the other nodes heard from recently (the node's liveness
-	// window).
+	// Seen are the other nodes ever heard from, live or not.
 	Seen []Peer
 	// ChangesSent and ChangesApplied count peer and registry changes
 	// published and applied since start.
@@ -51,6 +52,7 @@ type Figures struct {
 type View struct {
 	NodeName         string  `json:"node_name"`
 	NodesSeen        []Peer  `json:"nodes_seen"`
+	NodesLive        int     `json:"nodes_live"`
 	ChangesSent      uint64  `json:"changes_sent"`
 	ChangesApplied   uint64  `json:"changes_applied"`
 	SentPerSecond    float64 `json:"changes_sent_per_second"`
@@ -132,6 +134,13 @@ func (t *Tracker) View() View {
 		}
 		return 0
 	})
+	for i, p := range v.NodesSeen {
+		// To the second, in UTC: as the text displays print it.
+		v.NodesSeen[i].LastSeen = p.LastSeen.UTC().Truncate(time.Second)
+		if p.Live {
+			v.NodesLive++
+		}
+	}
 	if !f.SnapshotApplied.IsZero() {
 		v.SnapshotApplied = f.SnapshotApplied.UTC().Format(time.RFC3339)
 	}

@@ -13,7 +13,7 @@ type counts struct{ f Figures }
 func (c *counts) figures() Figures { return c.f }
 
 func TestViewRatesAndShape(t *testing.T) {
-	src := &counts{f: Figures{NodeName: "b", Seen: []Peer{{Name: "c"}, {Name: "a"}}}}
+	src := &counts{f: Figures{NodeName: "b", Seen: []Peer{{Name: "c", Live: true}, {Name: "a"}}}}
 	tr := NewTracker(src.figures)
 	if v := tr.View(); v.SentPerSecond != 0 || v.AppliedPerSecond != 0 {
 		t.Fatalf("rates before any sample: %+v", v)
@@ -32,7 +32,7 @@ func TestViewRatesAndShape(t *testing.T) {
 	if v.SentPerSecond != 150 || v.AppliedPerSecond != 500 {
 		t.Fatalf("rates = %v sent/s, %v applied/s; want 150, 500", v.SentPerSecond, v.AppliedPerSecond)
 	}
-	if v.NodesSeen[0].Name != "a" || v.NodesSeen[1].Name != "c" {
+	if v.NodesSeen[0].Name != "a" || v.NodesSeen[1].Name != "c" || v.NodesLive != 1 {
 		t.Fatalf("nodes seen not sorted by name: %+v", v.NodesSeen)
 	}
 	if v.LagP50MS != 1.5 || v.LagMaxMS != 40 || v.BatchesLost != 3 || v.SnapshotApplied != "2026-12-05T11:59:00Z" {

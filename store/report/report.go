@@ -265,19 +265,29 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 	return tw.Flush()
 }
 
+// NodesSeen says how many other nodes are live and names each, with when
+// a silent one was last heard: "2 live (b, c; d silent since ...)".
+func NodesSeen(c *clusterview.View) string {
+	var live, silent []string
+	for _, p := range c.NodesSeen {
+		if p.Live {
+			live = append(live, p.Name)
+		} else {
+			silent = append(silent, p.Name+" silent since "+p.LastSeen.UTC().Format(time.RFC3339))
+		}
+	}
+	names := strings.Join(append(live, silent...), ", ")
+	if names == "" {
+		names = "none"
+	}
+	return fmt.Sprintf("%d live (%s)", c.NodesLive, names)
+}
+
 // writeCluster is the cluster section of the summary: rates are over the
 // server's last second, lag over its recent batches.
 func writeCluster(tw io.Writer, c *clusterview.View) {
 	fmt.Fprintf(tw, "cluster node\t%s\n", c.NodeName)
-	names := make([]string, len(c.NodesSeen))
-	for i, p := range c.NodesSeen {
-		names[i] = p.Name
-	}
-	seen := "none"
-	if len(names) > 0 {
-		seen = strings.Join(names, ", ")
-	}
-	fmt.Fprintf(tw, "  nodes seen\t%d (%s)\n", len(c.NodesSeen), seen)
+	fmt.Fprintf(tw, "  nodes seen\t%s\n", NodesSeen(c))
 	fmt.Fprintf(tw, "  changes sent\t%d (%.1f/s)\n", c.ChangesSent, c.SentPerSecond)
 	fmt.Fprintf(tw, "  changes applied\t%d (%.1f/s)\n", c.ChangesApplied, c.AppliedPerSecond)
 	fmt.Fprintf(tw, "  lag\tp50 %.1f ms, max %.1f ms\n", c.LagP50MS, c.LagMaxMS)

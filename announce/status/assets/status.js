@@ -62,8 +62,12 @@
       " swarm bytes, " + f.torrents + " torrents" : "no flush yet") + " · flush failures " + s.flush_failures);
     var c = s.cluster;
     if (c && document.getElementById("cluster")) {
-      var names = c.nodes_seen.map(function (p) { return p.name; });
-      setText("cluster", "cluster node " + c.node_name + " · nodes seen " + names.length + " (" +
+      var live = c.nodes_seen.filter(function (p) { return p.live; }).map(function (p) { return p.name; });
+      var silent = c.nodes_seen.filter(function (p) { return !p.live; }).map(function (p) {
+        return p.name + " silent since " + p.last_seen.replace(/\.\d+/, "");
+      });
+      var names = live.concat(silent);
+      setText("cluster", "cluster node " + c.node_name + " · nodes seen " + c.nodes_live + " live (" +
         (names.length ? names.join(", ") : "none") + ") · changes sent " + c.changes_sent + " (" +
         c.changes_sent_per_second.toFixed(1) + "/s), applied " + c.changes_applied + " (" +
         c.changes_applied_per_second.toFixed(1) + "/s) · lag p50 " + c.lag_p50_ms.toFixed(1) + " ms, max " +
