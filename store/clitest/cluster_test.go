@@ -512,6 +512,31 @@ func TestClusterSharesSwarms(t *testing.T) {
 		})
 	})
 
+	t.Run("stats and metrics show the cluster", func(t *testing.T) {
+		// The heartbeats are a second apart: both others are live soon
+		// after start, if not already.
+		waitFor(t, 5*time.Second, "a's stats to see b and c live", func() bool {
+			r := run(t, nil, "stats", "--db", filepath.Join(a.dir, "j.db"))
+			return r.code == 0 && strings.Contains(r.stdout, "2 live (b, c)")
+		})
+		r := run(t, nil, "stats", "--db", filepath.Join(a.dir, "j.db"))
+		for _, want := range []string{"cluster node", "changes sent", "changes applied", "lag", "lost batches"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("stats lacks %q:\n%s", want, r.stdout)
+			}
+		}
+		fams := scrapeMetrics(t, a.status)
+		if got := metricValue(t, fams, "johnlocke_cluster_nodes_seen"); got != 2 {
+			t.Errorf("a: johnlocke_cluster_nodes_seen = %v, want 2", got)
+		}
+		if got := metricValue(t, fams, "johnlocke_cluster_changes_sent_total"); got < n {
+			t.Errorf("a: johnlocke_cluster_changes_sent_total = %v, want at least the %d announces", got, n)
+		}
+		if got := metricValue(t, scrapeMetrics(t, c.status), "johnlocke_cluster_changes_applied_total"); got < n {
+			t.Errorf("c: johnlocke_cluster_changes_applied_total = %v, want at least the %d announces made on a", got, n)
+		}
+	})
+
 	t.Run("wrong secret refused", func(t *testing.T) {
 		ih := hashes[n+1]
 		intruder := &clusterNode{name: "d", dir: filepath.Join(t.TempDir()), listen: freePort(t)}
