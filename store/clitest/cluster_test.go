@@ -512,6 +512,37 @@ func TestClusterSharesSwarms(t *testing.T) {
 		})
 	})
 
+	t.Run("a BEP 12 one-tier torrent imported on a answers on b and c", func(t *testing.T) {
+		// testdata/cluster/one-tier.torrent (make.sh): announce-list
+		// [[A, B]], infohash from libtorrent.
+		const oneTier = "e7ebb49bf3dafbb92a5a4ba408e62049ee0f54df"
+		path := filepath.Join("..", "..", "testdata", "cluster", "one-tier.torrent")
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, err := bencode.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tiers, _ := meta.(map[string]any)["announce-list"].([]any)
+		if len(tiers) != 1 || len(tiers[0].([]any)) != 2 {
+			t.Fatalf("announce-list = %v, want one tier of two trackers", tiers)
+		}
+		// Through a's admin socket, as an operator imports.
+		if r := run(t, nil, "import", "--db", filepath.Join(a.dir, "j.db"), path); r.code != 0 || !strings.Contains(r.stdout, "added    "+oneTier) {
+			t.Fatalf("import on a: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		for _, node := range []*clusterNode{b, c} {
+			client := httpFrom("127.0.0.9")
+			waitFor(t, clusterPropagation, "node "+node.name+" to answer for the torrent imported on a", func() bool {
+				m, err := httpGet(client, node.http, "/announce", announceQuery(oneTier, 7301, 10, "started"))
+				return err == nil && m["failure reason"] == nil
+			})
+		}
+	})
+
 	t.Run("stats and metrics show the cluster", func(t *testing.T) {
 		// The heartbeats are a second apart: both others are live soon
 		// after start, if not already.
