@@ -123,76 +123,11 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uin
 	timing := &s.timing[mode]
 	sh.announces++
 	sh.tallies.announces[req.Proto%NumProtos][mode&modeMask][req.Event&3]++
-
-	var key [18]byte
-	keyLen := 6
-	if req.Is6 {
-		copy(key[:], req.Addr[:])
-		keyLen = 18
-	} else {
-		copy(key[:], req.Addr[:4])
-	}
-	binary.BigEndian.PutUint16(key[keyLen-2:], req.Port)
-	peerKey := key[:keyLen]
-
+	// A nil buffer is a store no cluster node is attached to: one
+	// predictable branch.
+	self := s.update(sh, pos, req, mode, tick, uint8(tick), sec, sh.changes != nil)
 	seeder := req.Left == 0
-	self := -1
-	changed := false
-	leaving := req.Event == EventStopped || req.Event == EventCompleted && mode.LeavesOnComplete()
-	own := &t.v4
-	if req.Is6 {
-		// A leaving peer needs no list; a new one gets one.
-		if own = sh.peers6(t); own == nil && !leaving {
-			own = sh.peers6ToAdd(t)
-		}
-	}
-	// A completion counts once per peer: only from a peer the swarm knows
-	// as a leecher. A UDP client retrying a lost answer sends "completed"
-	// again, by then as a seeder (or gone, in modes where completers
-	// leave).
-	if req.Event == EventCompleted && own != nil {
-		if i := own.Find(peerKey); i >= 0 && i < own.Leechers() {
-			t.completed++
-			sh.markDirty(pos, dirtyRecord)
-		}
-	}
-	switch {
-	case leaving:
-		if own != nil && own.Remove(peerKey) {
-			s.peerCount.Add(-1)
-			changed = true
-			if req.Is6 {
-				sh.dropEmpty6(t)
-			}
-		}
-	default:
-		var flags uint8
-		if seeder {
-			flags |= modes.FlagSeeder
-		}
-		// Small keeps no per-peer statistics, not even whether one uploads.
-		if req.Uploaded > 0 && mode != modes.Small {
-			flags |= modes.FlagUploader
-		}
-		self = s.putPeer(own, peerKey, uint8(tick), flags)
-		changed = true
-		if self < 0 {
-			sh.tallies.turnedAway++
-		}
-		if req.Is6 && self < 0 {
-			sh.dropEmpty6(t) // over budget: keep no empty list
-		}
-	}
-	// The record is written once a minute at most (the first announce of
-	// each tick marks it); the second of the latest announce rides along
-	// in memory for the flush and for a running server's stats.
-	if t.lastActive != uint16(tick) {
-		sh.markDirty(pos, dirtyRecord)
-	}
-	t.setLastActive(tick, sec)
-	if changed && mode.PersistsPeers() {
-		sh.markDirty(pos, dirtySwarm)
-	}
+	t = sh.at(pos)
 
 	// Answer from the requester's family, and the other one when it may
 	// take both.
@@ -246,21 +181,118 @@ func (s *Store) apply(sh *shard, pos int, req *Request, resp *Response, tick uin
 	resp.Interval, resp.MinInterval = modes.Intervals(mode, *timing, s.rate.Load(), &sh.rand)
 }
 
+// update applies req to the swarm of the torrent at pos (whose effective
+// mode is mode), as of tick (unix second sec), stamping the peer with
+// stamp; it returns the peer's position in its family's list, or -1 when
+// it is not listed. With capture, a change other nodes must hear of is
+// appended to the shard's change buffer. sh must be locked.
+func (s *Store) update(sh *shard, pos int, req *Request, mode modes.Mode, tick uint32, stamp uint8, sec int64, capture bool) (self int) {
+	t := sh.at(pos)
+	var key [18]byte
+	keyLen := 6
+	if req.Is6 {
+		copy(key[:], req.Addr[:])
+		keyLen = 18
+	} else {
+		copy(key[:], req.Addr[:4])
+	}
+	binary.BigEndian.PutUint16(key[keyLen-2:], req.Port)
+	peerKey := key[:keyLen]
+
+	seeder := req.Left == 0
+	self = -1
+	// event is what the captured change reports: a completion only when
+	// this node counted one.
+	event := req.Event
+	if event == EventCompleted {
+		event = EventNone
+	}
+	changed := false
+	leaving := req.Event == EventStopped || req.Event == EventCompleted && mode.LeavesOnComplete()
+	own := &t.v4
+	if req.Is6 {
+		// A leaving peer needs no list; a new one gets one.
+		if own = sh.peers6(t); own == nil && !leaving {
+			own = sh.peers6ToAdd(t)
+		}
+	}
+	// A completion counts once per peer: only from a peer the swarm knows
+	// as a leecher. A UDP client retrying a lost answer sends "completed"
+	// again, by then as a seeder (or gone, in modes where completers
+	// leave).
+	if req.Event == EventCompleted && own != nil {
+		if i := own.Find(peerKey); i >= 0 && i < own.Leechers() {
+			t.completed++
+			sh.markDirty(pos, dirtyRecord)
+			// The change that carries the peer on says so, so the
+			// other nodes count it too.
+			event = EventCompleted
+		}
+	}
+	switch {
+	case leaving:
+		if own != nil && own.Remove(peerKey) {
+			s.peerCount.Add(-1)
+			changed = true
+			if capture {
+				sh.capture(t, req, req.Event, 0)
+			}
+			if req.Is6 {
+				sh.dropEmpty6(t)
+			}
+		}
+	default:
+		var flags uint8
+		if seeder {
+			flags |= modes.FlagSeeder
+		}
+		// Small keeps no per-peer statistics, not even whether one uploads.
+		if req.Uploaded > 0 && mode != modes.Small {
+			flags |= modes.FlagUploader
+		}
+		var added bool
+		var oldStamp, oldFlags uint8
+		self, added, oldStamp, oldFlags = s.putPeer(own, peerKey, stamp, flags)
+		changed = true
+		if capture && self >= 0 && (added || oldFlags != flags || event == EventCompleted || s.renewalDue(mode, tick, oldStamp)) {
+			sh.capture(t, req, event, flags)
+		}
+		if self < 0 {
+			sh.tallies.turnedAway++
+		}
+		if req.Is6 && self < 0 {
+			sh.dropEmpty6(t) // over budget: keep no empty list
+		}
+	}
+	// The record is written once a minute at most (the first announce of
+	// each tick marks it); the second of the latest announce rides along
+	// in memory for the flush and for a running server's stats.
+	if t.lastActive != uint16(tick) {
+		sh.markDirty(pos, dirtyRecord)
+	}
+	t.setLastActive(tick, sec)
+	if changed && mode.PersistsPeers() {
+		sh.markDirty(pos, dirtySwarm)
+	}
+	return self
+}
+
 // putPeer stores a peer unless it is new and the peer budget is spent; it
-// returns the peer's position, or -1 when it was not stored.
-func (s *Store) putPeer(l *peerlist.List, key []byte, stamp, flags uint8) int {
+// returns the peer's position, or -1 when it was not stored, whether it
+// was new, and the stamp and flags it had before.
+func (s *Store) putPeer(l *peerlist.List, key []byte, stamp, flags uint8) (pos int, added bool, oldStamp, oldFlags uint8) {
 	if s.peerCount.Load() >= int64(s.cfg.MaxPeersTotal) && l.Find(key) < 0 {
 		if !s.overBudget.Swap(true) {
 			s.cfg.Log.Warn().Int("max_peers_total", s.cfg.MaxPeersTotal).
 				Msg("peer budget reached: new peers get peer lists but are not stored")
 		}
-		return -1
+		return -1, false, 0, 0
 	}
-	pos, added := l.Put(key, stamp, flags)
+	pos, added, oldStamp, oldFlags = l.Replace(key, stamp, flags)
 	if added {
 		s.peerCount.Add(1)
 	}
-	return pos
+	return pos, added, oldStamp, oldFlags
 }
 
 // Scrape returns a torrent's counts (BEP 48); ok is false when the infohash

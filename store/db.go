@@ -23,6 +23,10 @@ type DB struct {
 	bolt    *bbolt.DB
 	path    string
 	created bool
+	// writtenAt is the file's modification time before this open wrote to
+	// it: when the last process that held it last wrote (zero for a new
+	// file).
+	writtenAt time.Time
 }
 
 // OpenOptions says how OpenDB opens the database.
@@ -41,6 +45,10 @@ type OpenOptions struct {
 // created only with o.Create (and removed again when it cannot be
 // initialised).
 func OpenDB(path string, o OpenOptions) (*DB, error) {
+	var writtenAt time.Time
+	if fi, err := os.Stat(path); err == nil {
+		writtenAt = fi.ModTime()
+	}
 	b, created, err := migrate.OpenWith(path, migrate.Options{ReadOnly: o.ReadOnly, Create: o.Create, Timeout: DefaultOpenTimeout})
 	if err != nil {
 		return nil, err
@@ -57,8 +65,16 @@ func OpenDB(path string, o OpenOptions) (*DB, error) {
 		}
 		return nil, err
 	}
-	return &DB{bolt: b, path: path, created: created}, nil
+	if created {
+		writtenAt = time.Time{}
+	}
+	return &DB{bolt: b, path: path, created: created, writtenAt: writtenAt}, nil
 }
+
+// WrittenAt returns when the file was last written before this open (the
+// last flush of the server that held it), zero for a new file: a cluster
+// node rejoining asks for what changed since.
+func (d *DB) WrittenAt() time.Time { return d.writtenAt }
 
 // Created reports whether OpenDB made a new file.
 func (d *DB) Created() bool { return d.created }

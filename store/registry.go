@@ -38,6 +38,12 @@ var ErrWritesFailing = errors.New("the database cannot be written (the last flus
 // Register writes torrents to the file and makes them announceable at
 // once; see DB.Register for what it does with torrents already known.
 func (s *Store) Register(ts []Torrent) ([]RegisterResult, error) {
+	return s.register(ts, true)
+}
+
+// register is Register; notify tells the registry listener, if any, of
+// the torrents it added or changed.
+func (s *Store) register(ts []Torrent, notify bool) ([]RegisterResult, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.writesFailing.Load() {
@@ -49,12 +55,19 @@ func (s *Store) Register(ts []Torrent) ([]RegisterResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	var changed []Torrent
 	for i := range ts {
 		r := &results[i]
 		if !r.Added && !r.ModeChanged && !r.Adopted {
 			continue
 		}
 		s.addTorrent(&ts[i])
+		if notify && s.capture.listener != nil {
+			changed = append(changed, ts[i])
+		}
+	}
+	if len(changed) > 0 {
+		s.capture.listener.Registered(changed)
 	}
 	return results, nil
 }

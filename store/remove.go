@@ -273,12 +273,13 @@ func (s *Store) loadBanned() error {
 // only on disk would come back at the next flush) and, with ban, puts them
 // on the deny list; see DB.Remove.
 func (s *Store) Remove(hashes [][20]byte, ban bool, reason string) ([]RemoveResult, error) {
-	return s.remove(hashes, ban, reason, true)
+	return s.remove(hashes, ban, reason, true, true)
 }
 
 // remove is Remove; rescan makes the next --dir scan read every file again
-// (so a removed torrent whose file is there comes back).
-func (s *Store) remove(hashes [][20]byte, ban bool, reason string, rescan bool) ([]RemoveResult, error) {
+// (so a removed torrent whose file is there comes back); notify tells the
+// registry listener, if any.
+func (s *Store) remove(hashes [][20]byte, ban bool, reason string, rescan, notify bool) ([]RemoveResult, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if ban {
@@ -309,12 +310,20 @@ func (s *Store) remove(hashes [][20]byte, ban bool, reason string, rescan bool) 
 		// the next scan unless it is banned, as after a purge.
 		s.scan.purged.Store(true)
 	}
+	if notify && s.capture.listener != nil {
+		s.capture.listener.Removed(hashes, ban, reason)
+	}
 	return results, nil
 }
 
 // Unban lifts bans; a torrent whose file is under --dir comes back at the
 // next scan.
 func (s *Store) Unban(hashes [][20]byte) ([]bool, error) {
+	return s.unban(hashes, true)
+}
+
+// unban is Unban; notify tells the registry listener, if any.
+func (s *Store) unban(hashes [][20]byte, notify bool) ([]bool, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	was, lifted, err := s.db.Unban(hashes)
@@ -323,6 +332,9 @@ func (s *Store) Unban(hashes [][20]byte) ([]bool, error) {
 	}
 	s.banned.update(nil, lifted)
 	s.scan.purged.Store(true)
+	if notify && s.capture.listener != nil {
+		s.capture.listener.Unbanned(hashes)
+	}
 	return was, nil
 }
 
@@ -389,7 +401,7 @@ func (s *Store) unregisterGone(dir string, read, seen map[string]fileStamp, live
 	for i := range gone {
 		hashes[i] = gone[i].InfoHash
 	}
-	results, err := s.remove(hashes, false, "", false)
+	results, err := s.remove(hashes, false, "", false, false)
 	if err != nil {
 		return 0, err
 	}

@@ -109,6 +109,8 @@ type Store struct {
 	banned banSet
 	// flushes records what the flushes did, for the metrics.
 	flushes flushRecord
+	// capture is what an attached cluster node needs (replicate.go).
+	capture captureState
 }
 
 type shard struct {
@@ -127,9 +129,14 @@ type shard struct {
 	announces uint32
 	// tallies are the shard's share of the metrics, written under mu.
 	tallies shardCounts
+	// changes holds the changes captured for other cluster nodes since the
+	// publisher last took them (see CaptureChanges); nil when no node is
+	// attached. changesDropped counts those that found it full.
+	changes        []byte
+	changesDropped uint32
 	// pad keeps neighbouring shards' locks off one cache line (the
 	// shard is 512 bytes).
-	_ [96]byte
+	_ [32]byte
 }
 
 // torrent is one swarm in memory, a value in its shard's table. Names,

@@ -261,6 +261,14 @@ func (l *List) Find(key []byte) int {
 // peer's position afterwards and whether it was new. The key must have the
 // list's key length (stride-2).
 func (l *List) Put(key []byte, stamp, flags uint8) (pos int, added bool) {
+	pos, added, _, _ = l.Replace(key, stamp, flags)
+	return pos, added
+}
+
+// Replace is Put that also returns the stamp and flags the peer had before
+// (zero when it was new), for a caller that must tell a renewal from a
+// change.
+func (l *List) Replace(key []byte, stamp, flags uint8) (pos int, added bool, oldStamp, oldFlags uint8) {
 	h := l.hashFor(key)
 	isSeeder := flags&modes.FlagSeeder != 0
 	pos, bucket := -1, -1
@@ -272,17 +280,18 @@ func (l *List) Put(key []byte, stamp, flags uint8) (pos int, added bool) {
 	copy(rec[:], key)
 	rec[s-2], rec[s-1] = stamp, flags
 	if pos < 0 {
-		return l.add(rec[:s], isSeeder), true
+		return l.add(rec[:s], isSeeder), true, 0, 0
 	}
 	recs := l.Records()
+	oldStamp, oldFlags = recs[pos*s+s-2], recs[pos*s+s-1]
 	if wasSeeder := pos >= int(l.leechers); wasSeeder == isSeeder {
 		recs[pos*s+s-2], recs[pos*s+s-1] = stamp, flags
-		return pos, false
+		return pos, false, oldStamp, oldFlags
 	}
 	// The peer changes region: out of its bucket, into the other region's.
 	var flat [3]uint32
 	l.removeAt(l.starts(&flat), bucket, pos)
-	return l.add(rec[:s], isSeeder), false
+	return l.add(rec[:s], isSeeder), false, oldStamp, oldFlags
 }
 
 // add inserts a record that is not listed yet and returns its position.
