@@ -44,6 +44,7 @@ import (
 	"johnlocke/modes"
 	"johnlocke/store"
 	"johnlocke/store/admin"
+	"johnlocke/store/cluster"
 	"johnlocke/store/daemon"
 	"johnlocke/store/metainfo"
 	"johnlocke/store/report"
@@ -522,7 +523,7 @@ func parseAge(s string) (time.Duration, error) {
 }
 
 func serveFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "http", Value: ":6969", Usage: "HTTP listen `ADDR` for announce and scrape (empty: no HTTP)"},
 		&cli.StringFlag{Name: "udp", Value: ":6969", Usage: "UDP listen `ADDR` for BEP 15 announce and scrape (empty: no UDP)"},
 		&cli.IntFlag{Name: "udp-sockets", DefaultText: "GOMAXPROCS, the CPUs the process may use", Usage: "`N` UDP sockets sharing --udp's port (SO_REUSEPORT), each with its own reader"},
@@ -551,7 +552,7 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "full-scrape", Usage: "answer /scrape without an infohash with every torrent's counts (small-mode torrents left out)"},
 		&cli.DurationFlag{Name: "full-scrape-interval", Value: announce.DefaultFullScrapeInterval, Usage: "rebuild the --full-scrape answer at most once per `DURATION`"},
 		&cli.StringFlag{Name: "status", Value: status.DefaultAddr, Usage: "status listener `ADDR`: /metrics (Prometheus), the status page at / and /stats.json (empty: none)"},
-	}
+	}, clusterFlags()...)
 }
 
 // Bounds of serve's numbers and durations. Each is a usage error (exit 2)
@@ -627,6 +628,8 @@ type serveConfig struct {
 	// bind it stops serve (the default's failure is only logged).
 	Status    string
 	StatusSet bool
+	// Cluster is cluster mode (--cluster-*, --node-name), off by default.
+	Cluster clusterConfig
 }
 
 // parseServeConfig turns serve's command line into a serveConfig. Every
@@ -744,6 +747,9 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 		return cfg, err
 	}
 	if cfg.Wire, err = wireLimits(c); err != nil {
+		return cfg, err
+	}
+	if cfg.Cluster, err = parseClusterConfig(c); err != nil {
 		return cfg, err
 	}
 	if cfg.Dir != "" {
@@ -938,6 +944,21 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		}()
 	}
 
+	// Joined before any listener serves: the first answers come from
+	// complete swarms. Left after the listeners stop, before the store
+	// closes.
+	node, err := startCluster(ctx, cfg.Cluster, st, log)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	if node != nil {
+		defer func() {
+			if err := node.Close(); err != nil {
+				log.Warn().Err(err).Msg("leaving the cluster")
+			}
+		}()
+	}
+
 	// Every listener is bound before any serves, UDP first: a port another
 	// tracker holds stops this one before it has bound anything else.
 	var (
@@ -949,7 +970,11 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 	if cfg.UDP != "" {
 		// The key lives in the database so connection ids that clients
 		// hold stay valid across a restart.
-		if key, err = st.DB().Secret("udp-connection-id", 32); err != nil {
+		if cfg.Cluster.Enabled {
+			// Every node derives the same key, so an id from one is
+			// valid on the others.
+			key = cluster.ConnectionIDKey(cfg.Cluster.Secret)
+		} else if key, err = st.DB().Secret("udp-connection-id", 32); err != nil {
 			return dbError(err)
 		}
 		conns, err = udp.ListenReusePort(ctx, "udp", cfg.UDP, cfg.UDPSockets)
