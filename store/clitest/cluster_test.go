@@ -47,6 +47,12 @@ const (
 // (branch cluster) brings the flags these tests drive.
 func requireCluster(t *testing.T) {
 	t.Helper()
+	// Together the cluster tests take about 45 s (three processes each,
+	// a 10 s freeze, join waits): the README's test command runs them,
+	// -short does not.
+	if testing.Short() {
+		t.Skip("three-node cluster tests take about 45 s; run without -short")
+	}
 	clusterOnce.Do(func() {
 		out, _ := exec.Command(binary(t), "serve", "--help").CombinedOutput()
 		clusterHas = strings.Contains(string(out), "--cluster-listen")
