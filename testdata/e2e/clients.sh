@@ -613,7 +613,7 @@ run_cluster_case() {
     elif [ $SECONDS -ge $end ]; then
       ok=0; why="the leecher got nothing in 30 s"
     else
-      kill -KILL "${NPID[a]}"; reap "${NPID[a]}" 5
+      { kill -KILL "${NPID[a]}"; reap "${NPID[a]}" 5; } 2>/dev/null # no "Killed" notice from bash
     fi
   fi
 

@@ -169,6 +169,13 @@ def lt_peer(role, torrent, save, host, port):
     }
     # No default plugins: no ut_pex, no ut_metadata.
     ses = lt.session(pack, 0)
+    if pack["upload_rate_limit"]:
+        # Loopback peers are in libtorrent's local peer class, which rate
+        # limits do not reach: put every address in the global class.
+        every = lt.ip_filter()
+        every.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        every.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(every)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(torrent)
     params.save_path = save
