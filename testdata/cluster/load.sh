@@ -11,7 +11,7 @@
 # the answers per second, x's CPU time per announce (utime+stime from
 # /proc/PID/stat over the run, divided by the answers), y's CPU time over
 # the same run per announce made on x, and the changes x sent and y applied
-# (from their /metrics). Everything is on loopback and bounded by
+# (from their /metrics); and y's CPU use while x is idle. Everything is on loopback and bounded by
 # timeout(1); the trap stops only what the script started.
 set -euo pipefail
 
@@ -83,6 +83,13 @@ for mode in $MODES; do
 		start x
 	fi
 	xpid=$PID xhttp=$HTTP xudp=$UDP xstatus=$STATUS
+	if [ -n "$ypid" ]; then
+		# y's own cost with nothing to apply (heartbeats, timers), to
+		# take out of its figures below.
+		y0=$(cpu_ticks "$ypid")
+		sleep "$DURATION"
+		echo "y idle: $(bc -l <<<"($(cpu_ticks "$ypid") - $y0) * 1000 / $TICK / $DURATION") ms of CPU per second"
+	fi
 	for proto in udp http-keepalive http; do
 		wire=(--protocol udp --addr "$xudp")
 		[ "$proto" = http-keepalive ] && wire=(--protocol http --addr "$xhttp")
