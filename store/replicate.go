@@ -297,3 +297,47 @@ func (s *Store) RegistrySince(since time.Time, fn func(*Torrent) error) error {
 		return fn(t)
 	})
 }
+
+// CompletedSize is the size of a completed-count record: infohash (20),
+// count (4, big-endian).
+const CompletedSize = 24
+
+// AppendCompleted appends to dst a completed-count record for each of
+// shard i's torrents that has one, copied under the shard's lock: a
+// joining node learns of the completions it missed while it was down.
+func (s *Store) AppendCompleted(i int, dst []byte) []byte {
+	sh := &s.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for pos := range sh.n {
+		t := sh.at(pos)
+		if t.completed == 0 {
+			continue
+		}
+		dst = append(dst, t.hash[:]...)
+		dst = binary.BigEndian.AppendUint32(dst, t.completed)
+	}
+	return dst
+}
+
+// ApplyCompleted raises the completed count of each known torrent named
+// in recs to the one recorded, when that is higher (a count only grows,
+// so the highest any node saw is the truest); unknown torrents are
+// skipped. It returns how many counts it raised.
+func (s *Store) ApplyCompleted(recs []byte) (raised int) {
+	for off := 0; off+CompletedSize <= len(recs); off += CompletedSize {
+		var hash [20]byte
+		copy(hash[:], recs[off:])
+		count := binary.BigEndian.Uint32(recs[off+20:])
+		sh, pos := s.find(&hash)
+		if pos >= 0 {
+			if t := sh.at(pos); count > t.completed {
+				t.completed = count
+				sh.markDirty(pos, dirtyRecord)
+				raised++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return raised
+}

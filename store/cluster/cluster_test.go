@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"johnlocke/store"
@@ -179,10 +180,8 @@ func TestThreeNodesShareSwarmsAndRegistry(t *testing.T) {
 	if !st.SnapshotApplied || st.SnapshotChanges != 2 || st.SnapshotTorrents != 1 {
 		t.Fatalf("D's snapshot: applied %v, %d peers, %d torrents; want true, 2, 1", st.SnapshotApplied, st.SnapshotChanges, st.SnapshotTorrents)
 	}
-	if s, ok := d.scrape(h); !ok || s.Complete != 1 || s.Incomplete != 1 || s.Downloaded != 0 {
-		// The completed count is the registry's, written at A's next
-		// flush; swarms carry peers, not counts.
-		t.Fatalf("D right after joining: %+v (registered %v), want 1 seeder and 1 leecher", s, ok)
+	if s, ok := d.scrape(h); !ok || s.Complete != 1 || s.Incomplete != 1 || s.Downloaded != 1 {
+		t.Fatalf("D right after joining: %+v (registered %v), want 1 seeder, 1 leecher, 1 download", s, ok)
 	}
 
 	// Removing (and banning) on C removes everywhere.
@@ -191,6 +190,13 @@ func TestThreeNodesShareSwarmsAndRegistry(t *testing.T) {
 	}
 	for _, n := range []*testNode{a, b, d} {
 		waitFor(t, "removal reaches "+n.name, func() bool { _, ok := n.scrape(h); return !ok })
+	}
+	// ... and a node that joins later gets the deny list with the
+	// snapshot.
+	e := startNode(t, dir, "e", testSecret, 5*time.Second, b.node.ClusterAddr())
+	bans, err := e.st.Banned()
+	if err != nil || len(bans) != 1 || bans[0].InfoHash != h || bans[0].Reason != "test" {
+		t.Fatalf("E's deny list %+v, %v; want the ban made on C", bans, err)
 	}
 	if a.node.Stats().ChangesSent == 0 || c.node.Stats().ChangesApplied == 0 {
 		t.Fatalf("stats count nothing: A %+v, C %+v", a.node.Stats(), c.node.Stats())
@@ -266,6 +272,7 @@ func TestOperatorsNATS(t *testing.T) {
 	}
 	dir := t.TempDir()
 	start := func(name string) *testNode {
+		t.Helper()
 		lb := &logBuffer{}
 		log := zerolog.New(lb).Level(zerolog.InfoLevel)
 		st, err := store.Open(filepath.Join(dir, name+".db"), store.Config{Locked: false, Log: log})
@@ -289,6 +296,13 @@ func TestOperatorsNATS(t *testing.T) {
 	}
 	b.announce(t, infohash(4), 2, 2, 1, store.EventStarted)
 	waitFor(t, "B's peer reaches A", func() bool { s, _ := a.scrape(infohash(4)); return s.Incomplete == 1 })
+
+	// A second node named "a" is heard by the first, which says so.
+	dir = t.TempDir()
+	start("a")
+	waitFor(t, "A logs that another node uses its name", func() bool {
+		return a.log.contains("another node uses this node's name")
+	})
 }
 
 func TestConnectionIDKeyIsTheClusters(t *testing.T) {
@@ -300,5 +314,49 @@ func TestConnectionIDKeyIsTheClusters(t *testing.T) {
 	user, password := routeCredentials(testSecret)
 	if bytes.Contains(k1, []byte(password)) || strings.Contains(password, string(testSecret)) || user == "" {
 		t.Fatal("the route password must be derived, not the secret or the key")
+	}
+}
+
+// TestLiveChangesWaitForTheSnapshot: while a node joins, the batches that
+// arrive are held back, then applied in order once the snapshot is in.
+func TestLiveChangesWaitForTheSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	src, err := store.Open(filepath.Join(dir, "src.db"), store.Config{Locked: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	src.CaptureChanges()
+	h := infohash(5)
+	req := store.Request{InfoHash: h, Port: 1, Event: store.EventStarted, NumWant: -1}
+	copy(req.Addr[:], []byte{127, 0, 0, 7})
+	if err := src.Announce(&req, &store.Response{}); err != nil {
+		t.Fatal(err)
+	}
+	var changes []byte
+	src.TakeChanges(func(c []byte) { changes = append(changes, c...) })
+	batch := func(seq uint64) *nats.Msg {
+		b := batchHeader("other")
+		stampBatch(b, len(b), seq, time.Now().UnixMilli())
+		return &nats.Msg{Data: append(b, changes...)}
+	}
+
+	st, err := store.Open(filepath.Join(dir, "joining.db"), store.Config{Locked: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := &Node{cfg: Config{NodeName: "me", Log: zerolog.Nop()}, st: st, senders: map[string]*sender{}, joining: true}
+	n.onPeers(batch(1))
+	if _, ok := st.Scrape(h); ok || n.Stats().BatchesReceived != 0 {
+		t.Fatal("a batch was applied while the node was still joining")
+	}
+	n.endJoin()
+	if s, ok := st.Scrape(h); !ok || s.Complete != 1 {
+		t.Fatalf("after the join: %+v (registered %v), want the held-back peer", s, ok)
+	}
+	n.onPeers(batch(3))
+	if s := n.Stats(); s.BatchesReceived != 2 || s.BatchesLost != 1 || s.ChangesApplied != 2 {
+		t.Fatalf("stats %+v, want 2 batches received, 1 lost, 2 changes applied", s)
 	}
 }

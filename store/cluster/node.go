@@ -23,6 +23,10 @@ const lagWindow = 256
 // are dropped and counted lost, and the next announces repair them.
 const maxPendingBatches = 10_000
 
+// drainWithin bounds how long Close waits for the connection to send
+// what it holds.
+const drainWithin = 5 * time.Second
+
 // duplicateNameLogEvery bounds how often a node logs that another node
 // uses its name.
 const duplicateNameLogEvery = 10 * time.Second
@@ -34,6 +38,7 @@ type Node struct {
 	ns  *server.Server // nil with NATSURLs
 	nc  *nats.Conn
 
+	closed  chan struct{} // closed when the connection is
 	stop    context.CancelFunc
 	done    sync.WaitGroup
 	subs    []*nats.Subscription
@@ -130,9 +135,10 @@ func Start(ctx context.Context, cfg Config, st *store.Store) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, st: st, senders: map[string]*sender{}, joining: true,
-		subject: subjectPeers + cfg.NodeName}
+		subject: subjectPeers + cfg.NodeName, closed: make(chan struct{})}
 	var err error
 	opts := []nats.Option{nats.Name("johnlocke " + cfg.NodeName), nats.NoEcho(), nats.MaxReconnects(-1),
+		nats.ClosedHandler(func(*nats.Conn) { close(n.closed) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			cfg.Log.Warn().Err(err).Msg("cluster: NATS")
 		})}
@@ -209,8 +215,9 @@ func (n *Node) Close() error {
 	n.answers.Wait()
 	err := n.nc.Drain()
 	// Drain returns at once; the connection closes when it is done.
-	for deadline := time.Now().Add(5 * time.Second); !n.nc.IsClosed() && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-n.closed:
+	case <-time.After(drainWithin):
 	}
 	n.nc.Close()
 	n.shutdownServer()

@@ -15,13 +15,15 @@ import (
 
 // A snapshot answer is a stream of messages to the requester's inbox,
 // each starting with a kind byte: the registry (JSON torrents), the deny
-// list (JSON), the swarms (change records with their ages), and an end
-// message carrying how many messages came before it.
+// list (JSON), the swarms (change records with their ages), the completed
+// counts (store.CompletedSize records), and an end message carrying how
+// many messages came before it.
 const (
-	chunkRegistry = 'R'
-	chunkBans     = 'B'
-	chunkSwarms   = 'S'
-	chunkEnd      = 'E'
+	chunkRegistry  = 'R'
+	chunkBans      = 'B'
+	chunkSwarms    = 'S'
+	chunkCompleted = 'C'
+	chunkEnd       = 'E'
 )
 
 const (
@@ -153,8 +155,14 @@ func (n *Node) applySnapshot(sub *nats.Subscription, m *nats.Msg) error {
 			if err := json.Unmarshal(body, &bans); err != nil {
 				return fmt.Errorf("snapshot deny list: %w", err)
 			}
+			// One removal per reason, not per ban: each is a flush and a
+			// transaction.
+			byReason := map[string][][20]byte{}
 			for _, b := range bans {
-				if _, err := n.st.RemoveRemote([][20]byte{b.Hash}, true, b.Reason); err != nil {
+				byReason[b.Reason] = append(byReason[b.Reason], b.Hash)
+			}
+			for reason, hashes := range byReason {
+				if _, err := n.st.RemoveRemote(hashes, true, reason); err != nil {
 					return fmt.Errorf("snapshot deny list: %w", err)
 				}
 			}
@@ -163,6 +171,8 @@ func (n *Node) applySnapshot(sub *nats.Subscription, m *nats.Msg) error {
 			n.snapshotChanges.Add(uint64(applied))
 			n.changesApplied.Add(uint64(applied))
 			n.changesRefused.Add(uint64(refused))
+		case chunkCompleted:
+			n.st.ApplyCompleted(body)
 		case chunkEnd:
 			if len(body) != 8 || binary.BigEndian.Uint64(body) != count {
 				return fmt.Errorf("snapshot: %d messages arrived, the sender sent another number", count)
@@ -254,20 +264,29 @@ func (n *Node) answer(reply string, req snapshotRequest) (sent int, err error) {
 			}
 		}
 	}
+	// Swarms, then completed counts, each a shard at a time in messages
+	// of whole records.
 	buf := make([]byte, 0, swarmChunkBytes)
-	for i := range store.NumShards {
-		buf = n.st.AppendSwarms(i, buf)
-		for len(buf) >= swarmChunkBytes {
-			cut := swarmChunkBytes / store.ChangeSize * store.ChangeSize
-			if err := pub(chunkSwarms, buf[:cut]); err != nil {
+	for _, part := range []struct {
+		kind    byte
+		size    int
+		appendf func(int, []byte) []byte
+	}{{chunkSwarms, store.ChangeSize, n.st.AppendSwarms}, {chunkCompleted, store.CompletedSize, n.st.AppendCompleted}} {
+		buf = buf[:0]
+		for i := range store.NumShards {
+			buf = part.appendf(i, buf)
+			for len(buf) >= swarmChunkBytes {
+				cut := swarmChunkBytes / part.size * part.size
+				if err := pub(part.kind, buf[:cut]); err != nil {
+					return sent, err
+				}
+				buf = append(buf[:0], buf[cut:]...)
+			}
+		}
+		if len(buf) > 0 {
+			if err := pub(part.kind, buf); err != nil {
 				return sent, err
 			}
-			buf = append(buf[:0], buf[cut:]...)
-		}
-	}
-	if len(buf) > 0 {
-		if err := pub(chunkSwarms, buf); err != nil {
-			return sent, err
 		}
 	}
 	var end [8]byte
