@@ -39,6 +39,7 @@ type Node struct {
 	nc  *nats.Conn
 
 	closed  chan struct{} // closed when the connection is
+	closing atomic.Bool   // set by Close: start no snapshot answer
 	stop    context.CancelFunc
 	done    sync.WaitGroup
 	subs    []*nats.Subscription
@@ -209,10 +210,10 @@ func (n *Node) ClusterAddr() string {
 // Close leaves the cluster: the last captured changes are sent, then the
 // connection and the embedded server are shut down.
 func (n *Node) Close() error {
+	n.closing.Store(true)
 	n.st.SetRegistryListener(nil)
 	n.stop()
 	n.done.Wait()
-	n.answers.Wait()
 	err := n.nc.Drain()
 	// Drain returns at once; the connection closes when it is done.
 	select {
@@ -220,6 +221,9 @@ func (n *Node) Close() error {
 	case <-time.After(drainWithin):
 	}
 	n.nc.Close()
+	// No callback runs now, so no answer starts; those under way end
+	// with the connection.
+	n.answers.Wait()
 	n.shutdownServer()
 	if err != nil {
 		return fmt.Errorf("cluster: drain: %w", err)

@@ -196,6 +196,9 @@ func (n *Node) onSnapshotRequest(m *nats.Msg) {
 		n.badMessages.Add(1)
 		return
 	}
+	if n.closing.Load() {
+		return // the asker asks again, and another node answers
+	}
 	n.answers.Add(1)
 	go func() {
 		defer n.answers.Done()
