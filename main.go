@@ -898,8 +898,10 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		}
 	}()
 
+	display := newClusterDisplay(ctx, cfg.Cluster)
 	adm, err := admin.Listen(st, admin.Config{
 		Path: sock, DB: absPath(cfg.DB), Version: daemon.Version(version), Started: started, Log: log,
+		Cluster: display.Tracker(),
 	})
 	var running *admin.RunningError
 	switch {
@@ -951,6 +953,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
+	display.joined(node)
 	if node != nil {
 		defer func() {
 			if err := node.Close(); err != nil {
@@ -1025,7 +1028,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		}
 	}
 	statusBound, err := serveStatus(ctx, cfg, status.Sources{Store: st, HTTP: httpSrv, UDP: udpFigures(udpSrv),
-		Version: daemon.Version(version), Started: started}, serveErr, log)
+		Version: daemon.Version(version), Started: started, Cluster: display.Tracker()}, serveErr, log)
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
@@ -1301,7 +1304,7 @@ func statsCmd(c *cli.Context, stdout io.Writer) error {
 	now := time.Now()
 	asJSON := c.Bool("json")
 	info := reg.Info()
-	view := report.View{Live: info.Live, ServeMode: info.ServeMode, ServeModeKnown: info.ServeModeKnown}
+	view := report.View{Live: info.Live, ServeMode: info.ServeMode, ServeModeKnown: info.ServeModeKnown, Cluster: info.Cluster}
 	if oneHash {
 		t, ok, err := reg.Torrent(hash)
 		if err != nil {

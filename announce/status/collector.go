@@ -19,6 +19,9 @@ type collector struct {
 	torrents, peers, budget, turnedAway, announceTime   *prometheus.Desc
 	flushTime, flushBytes, flushTorrents, flushFailures *prometheus.Desc
 	lastFlush, dbSize, openConns, refusedConns, build   *prometheus.Desc
+	// Cluster mode only.
+	nodesSeen, changesSent, changesApplied, batchesLost, lag *prometheus.Desc
+	changesDropped, changesRefused                           *prometheus.Desc
 }
 
 func newCollector(src *Sources) *collector {
@@ -47,6 +50,14 @@ func newCollector(src *Sources) *collector {
 		openConns:     d("http_open_connections", "HTTP connections open now."),
 		refusedConns:  d("http_refused_connections_total", "HTTP connections refused by a cap: per_source (--max-conns-per-ip) or global.", "cap"),
 		build:         d("build_info", "Always 1; the labels name the build.", "version", "goversion"),
+
+		nodesSeen:      d("cluster_nodes_seen", "Other cluster nodes heard from within the liveness window (live)."),
+		changesSent:    d("cluster_changes_sent_total", "Peer and registry changes this node published to the cluster."),
+		changesApplied: d("cluster_changes_applied_total", "Peer and registry changes from other nodes this node applied."),
+		batchesLost:    d("cluster_batches_lost_total", "Batches from other nodes never received (gaps in their sequence numbers)."),
+		changesDropped: d("cluster_changes_dropped_total", "Changes captured here but never published (the capture buffer was full)."),
+		changesRefused: d("cluster_changes_refused_total", "Changes from other nodes not applied here (the rules of an announce: locked tracker, bounds)."),
+		lag:            d("cluster_lag_seconds", "From a batch's send time to its apply here, over recent batches: the median (p50) and the largest (max).", "stat"),
 	}
 }
 
@@ -55,6 +66,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.torrents, c.peers, c.budget, c.turnedAway, c.announceTime, c.flushTime, c.flushBytes,
 		c.flushTorrents, c.flushFailures, c.lastFlush, c.dbSize, c.openConns, c.refusedConns, c.build} {
 		ch <- d
+	}
+	if c.src.Cluster != nil {
+		for _, d := range []*prometheus.Desc{c.nodesSeen, c.changesSent, c.changesApplied, c.batchesLost, c.lag, c.changesDropped, c.changesRefused} {
+			ch <- d
+		}
 	}
 }
 
@@ -120,6 +136,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.refusedConns, s.http.RefusedGlobal, "global")
 	}
 	gauge(c.build, 1, c.src.Version, runtime.Version())
+	if c.src.Cluster != nil {
+		v := c.src.Cluster.View()
+		gauge(c.nodesSeen, float64(v.NodesLive))
+		counter(c.changesSent, v.ChangesSent)
+		counter(c.changesApplied, v.ChangesApplied)
+		counter(c.batchesLost, v.BatchesLost)
+		counter(c.changesDropped, v.ChangesDropped)
+		counter(c.changesRefused, v.ChangesRefused)
+		gauge(c.lag, v.LagP50MS/1e3, "p50")
+		gauge(c.lag, v.LagMaxMS/1e3, "max")
+	}
 }
 
 func latencyHistogram(d *prometheus.Desc, w *tally.Totals, proto string) prometheus.Metric {

@@ -7,6 +7,7 @@ import (
 	"johnlocke/announce/tally"
 	"johnlocke/modes"
 	"johnlocke/store"
+	"johnlocke/store/clusterview"
 )
 
 // Sources are what the status listener reads its figures from; HTTP and
@@ -17,6 +18,8 @@ type Sources struct {
 	UDP     UDPFigures
 	Version string
 	Started time.Time
+	// Cluster is nil when serve runs without cluster mode.
+	Cluster *clusterview.Tracker
 }
 
 // UDPFigures is the UDP server's side of the figures (udp.Server).

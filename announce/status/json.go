@@ -10,6 +10,7 @@ import (
 	"johnlocke/announce/tally"
 	"johnlocke/modes"
 	"johnlocke/store"
+	"johnlocke/store/clusterview"
 )
 
 // topN is how many torrents each top table lists.
@@ -49,6 +50,9 @@ type Stats struct {
 	TopLeechers   []Top  `json:"top_leechers"`
 	TopSeeders    []Top  `json:"top_seeders"`
 	History       Series `json:"history"`
+	// Cluster is this node's cluster figures, absent without cluster
+	// mode (the same as `johnlocke stats` prints).
+	Cluster *clusterview.View `json:"cluster,omitempty"`
 }
 
 // ModeStats is one mode's torrents and peers.
@@ -127,6 +131,10 @@ func (s *Server) stats() *Stats {
 	if fl := &snap.store.Flush; !fl.LastWrite.IsZero() {
 		st.LastFlush = &Flush{At: fl.LastWrite.UTC().Format(time.RFC3339), TookMS: float64(fl.LastTook) / float64(time.Millisecond),
 			Bytes: fl.LastBytes, Torrents: fl.LastTorrents}
+	}
+	if s.src.Cluster != nil {
+		v := s.src.Cluster.View()
+		st.Cluster = &v
 	}
 	st.TopLeechers = tops(s.src.Store.Top(topN, false))
 	st.TopSeeders = tops(s.src.Store.Top(topN, true))

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"html/template"
 	"io/fs"
+	"johnlocke/store/report"
 	"net/http"
 )
 
@@ -17,7 +18,7 @@ var assets embed.FS
 //go:embed page.html
 var pageHTML string
 
-var page = template.Must(template.New("page").Funcs(template.FuncMap{"sumOrigins": sumOrigins}).Parse(pageHTML))
+var page = template.Must(template.New("page").Funcs(template.FuncMap{"sumOrigins": sumOrigins, "nodesSeen": report.NodesSeen}).Parse(pageHTML))
 
 // sumOrigins totals a mode's torrents over their origins.
 func sumOrigins(m map[string]int64) int64 {

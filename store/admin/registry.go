@@ -9,6 +9,7 @@ import (
 
 	"johnlocke/modes"
 	"johnlocke/store"
+	"johnlocke/store/clusterview"
 )
 
 // Registry is what import, stats and purge work on: the running server
@@ -39,6 +40,9 @@ type Info struct {
 	ServeModeKnown bool
 	// Created is set when opening made a new database file.
 	Created bool
+	// Cluster is the running server's cluster figures, nil when it runs
+	// no cluster (or none runs).
+	Cluster *clusterview.View
 }
 
 // RegistryError is how OpenRegistry, DialServer and a Registry fail. Its
@@ -96,7 +100,7 @@ func OpenRegistry(dbPath, socketPath string, o store.OpenOptions) (Registry, err
 		return nil, err
 	}
 	if cl != nil {
-		info := Info{Live: true}
+		info := Info{Live: true, Cluster: cl.Status().Cluster}
 		info.ServeMode, err = modes.Parse(cl.Status().Mode)
 		info.ServeModeKnown = err == nil && info.ServeMode != modes.Default
 		return liveRegistry{cl: cl, info: info}, nil

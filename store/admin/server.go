@@ -19,6 +19,7 @@ import (
 
 	"johnlocke/migrate"
 	"johnlocke/store"
+	"johnlocke/store/clusterview"
 )
 
 // Limits of the admin server. The socket is local and 0600, so its clients
@@ -66,6 +67,9 @@ type Config struct {
 	// Started is when the process started; zero means now.
 	Started time.Time
 	Log     zerolog.Logger
+	// Cluster reads the cluster figures /v1/status reports; nil without
+	// cluster mode.
+	Cluster *clusterview.Tracker
 }
 
 // Server answers on the admin socket for a running store.
@@ -210,7 +214,13 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	torrents, peers := s.st.Counts()
+	var cluster *clusterview.View
+	if s.cfg.Cluster != nil {
+		v := s.cfg.Cluster.View()
+		cluster = &v
+	}
 	writeJSON(w, http.StatusOK, Status{
+		Cluster:  cluster,
 		PID:      os.Getpid(),
 		DB:       s.cfg.DB,
 		Socket:   s.cfg.Path,

@@ -11,6 +11,7 @@ import (
 
 	"johnlocke/modes"
 	"johnlocke/store"
+	"johnlocke/store/clusterview"
 )
 
 // API paths. The version prefix lets a newer server keep answering an older
@@ -33,6 +34,9 @@ type Status struct {
 	Mode     string    `json:"mode"`
 	Torrents int64     `json:"torrents"`
 	Peers    int64     `json:"peers"`
+	// Cluster is the node's cluster figures; absent when serve runs
+	// without cluster mode (or is older than it).
+	Cluster *clusterview.View `json:"cluster,omitempty"`
 }
 
 // wireTorrent is store.Torrent on the wire. Modes and sources travel by

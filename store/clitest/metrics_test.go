@@ -31,9 +31,13 @@ func dialUDP(t *testing.T, addr string) *udpClient {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return connectUDP(t, c)
+}
+
+// connectUDP gets a connection id over c, closed when the test ends.
+func connectUDP(t *testing.T, c net.Conn) *udpClient {
+	t.Helper()
 	t.Cleanup(func() { c.Close() })
-	// A lost datagram on loopback would fail the test rather than hang it.
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	u := &udpClient{c: c}
 	req := be.BigEndian.AppendUint64(nil, 0x41727101980)
 	req = be.BigEndian.AppendUint32(req, 0) // connect
@@ -48,6 +52,8 @@ func dialUDP(t *testing.T, addr string) *udpClient {
 
 func (u *udpClient) roundTrip(t *testing.T, pkt []byte) []byte {
 	t.Helper()
+	// A lost datagram on loopback would fail the test rather than hang it.
+	_ = u.c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := u.c.Write(pkt); err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"johnlocke/modes"
 	"johnlocke/store"
+	"johnlocke/store/clusterview"
 )
 
 // Import reports each registered torrent and a closing summary line.
@@ -56,6 +58,8 @@ type View struct {
 	// no server has run on the database yet.
 	ServeMode      modes.Mode
 	ServeModeKnown bool
+	// Cluster is the running server's cluster figures (nil: no cluster).
+	Cluster *clusterview.View
 }
 
 // effectiveMode is the mode a torrent follows.
@@ -202,7 +206,9 @@ type Summary struct {
 	Leechers  int            `json:"leechers"`
 	Completed uint64         `json:"completed"`
 	Active    int            `json:"active_last_day"`
-	now       time.Time
+	// Cluster is the running node's cluster section, absent without one.
+	Cluster *clusterview.View `json:"cluster,omitempty"`
+	now     time.Time
 }
 
 // Add counts one torrent in.
@@ -227,6 +233,7 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 		s.ByMode = map[string]int{}
 	}
 	s.Live = s.View.Live
+	s.Cluster = s.View.Cluster
 	if asJSON {
 		return writeJSON(w, s)
 	}
@@ -252,7 +259,45 @@ func (s *Summary) Write(w io.Writer, asJSON bool) error {
 	fmt.Fprintf(tw, "leechers\t%d%s\n", s.Leechers, note)
 	fmt.Fprintf(tw, "completed\t%d\n", s.Completed)
 	fmt.Fprintf(tw, "active in the last day\t%d\n", s.Active)
+	if c := s.Cluster; c != nil {
+		writeCluster(tw, c)
+	}
 	return tw.Flush()
+}
+
+// NodesSeen says how many other nodes are live and names each, with when
+// a silent one was last heard: "2 live (b, c; d silent since ...)".
+func NodesSeen(c *clusterview.View) string {
+	var live, silent []string
+	for _, p := range c.NodesSeen {
+		if p.Live {
+			live = append(live, p.Name)
+		} else {
+			silent = append(silent, p.Name+" silent since "+p.LastSeen.UTC().Format(time.RFC3339))
+		}
+	}
+	names := strings.Join(append(live, silent...), ", ")
+	if names == "" {
+		names = "none"
+	}
+	return fmt.Sprintf("%d live (%s)", c.NodesLive, names)
+}
+
+// writeCluster is the cluster section of the summary: rates are over the
+// server's last second, lag over its recent batches.
+func writeCluster(tw io.Writer, c *clusterview.View) {
+	fmt.Fprintf(tw, "cluster node\t%s\n", c.NodeName)
+	fmt.Fprintf(tw, "  nodes seen\t%s\n", NodesSeen(c))
+	fmt.Fprintf(tw, "  changes sent\t%d (%.1f/s)\n", c.ChangesSent, c.SentPerSecond)
+	fmt.Fprintf(tw, "  changes applied\t%d (%.1f/s)\n", c.ChangesApplied, c.AppliedPerSecond)
+	fmt.Fprintf(tw, "  lag\tp50 %.1f ms, max %.1f ms\n", c.LagP50MS, c.LagMaxMS)
+	fmt.Fprintf(tw, "  lost batches\t%d\n", c.BatchesLost)
+	fmt.Fprintf(tw, "  changes dropped, refused\t%d, %d\n", c.ChangesDropped, c.ChangesRefused)
+	snap := "none"
+	if c.SnapshotApplied != "" {
+		snap = c.SnapshotApplied
+	}
+	fmt.Fprintf(tw, "  join snapshot\t%s\n", snap)
 }
 
 // Purge says what a purge removed, or would remove.

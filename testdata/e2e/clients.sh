@@ -33,6 +33,12 @@
 #   7     large  udp      IPv4    private  aria2   lt tr      leechers
 #   8     small  http     IPv6    private  tr      lt qbt     seeder
 #   9     surge  udp      IPv4    private  qbt     aria2 lt   seeder
+# Then, with our own trackers and a johnlocke that has cluster mode, two
+# cluster nodes a and b on 127.0.0.1 (issue 13), libtorrent on both sides:
+#   10    the seeder's .torrent names only a, the leecher's only b
+#   11    the leecher's .torrent lists a and b in one BEP 12 tier (it
+#         announces to one of them at a time); a is killed (kill -9)
+#         mid-download and the leecher completes through b
 # Every client seeds and leeches; each one uses http and udp over IPv4 and
 # IPv6, except that neither aria2 nor Transmission can announce to
 # udp://[::1] (see below). "Seeder first" cases need the tracker to hand the
@@ -523,6 +529,163 @@ for spec in "${CASES[@]}"; do
   # shellcheck disable=SC2086
   run_case $spec
 done
+# --- cluster (issue 13) ---------------------------------------------------------
+
+declare -A NPID NLOG NANN NLISTEN
+# launch_node NAME OTHER: a cluster node on 127.0.0.1 routing to OTHER;
+# await_node NAME waits for it to serve and sets NANN[NAME].
+launch_node() {
+  local name=$1 other=$2
+  NLOG[$name]=$W/node-$name.log
+  spawn "node-$name" "${NLOG[$name]}" "$BIN" serve --db "$W/node-$name.db" --http 127.0.0.1:0 --udp 127.0.0.1:0 \
+    --status "" --mode large --flush-interval 1s --node-name "e2e-$name" --cluster-secret-file "$W/cluster.secret" \
+    --cluster-listen "127.0.0.1:${NLISTEN[$name]}" --cluster-peer "127.0.0.1:${NLISTEN[$other]}"
+  NPID[$name]=$SPAWNED
+}
+await_node() {
+  local name=$1 n line
+  for ((n = 0; n < 200; n++)); do
+    grep -q '"johnlocke is serving"' "${NLOG[$name]}" && break
+    alive "${NPID[$name]}" || break
+    sleep 0.1
+  done
+  line=$(grep '"johnlocke is serving"' "${NLOG[$name]}" | tail -1)
+  [ -n "$line" ] || { echo "node $name did not start:"; tail -5 "${NLOG[$name]}"; return 1; }
+  NANN[$name]=http://$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' <<<"$line")/announce
+}
+
+# leecher_bytes DIR: bytes the leecher in DIR has written.
+leecher_bytes() { du -s -B1 "$1" | awk '{print $1}'; }
+
+# run_cluster_case ID: case 10 or 11 above.
+run_cluster_case() {
+  local id=$1 C=$W/case$id name torrentA torrentL hash="" ok=1 why="" t0 label pids=() seeder leecher want
+  [ "$id" = 10 ] && label="case 10: cluster, the seeder's .torrent names only node a, the leecher's only node b (lt, lt)"
+  [ "$id" = 11 ] && label="case 11: cluster, a and b in one tier, node a killed mid-download (lt, lt)"
+  t0=$(date +%s)
+  mkdir -p "$C/seed" "$C/dl"
+  name=e2e-$id-$RANDOM
+  payload "$C/seed/$name"
+  torrentA=$C/$name-a.torrent torrentL=$C/$name-leecher.torrent
+  # Same files, same piece length: the same info dictionary, whichever
+  # trackers the .torrent names.
+  mktorrent -l 15 -a "${NANN[a]}" -o "$torrentA" "$C/seed/$name" >"$C/mktorrent.log" 2>&1 &&
+    if [ "$id" = 10 ]; then
+      mktorrent -l 15 -a "${NANN[b]}" -o "$torrentL" "$C/seed/$name" >>"$C/mktorrent.log" 2>&1
+    else
+      mktorrent -l 15 -a "${NANN[a]},${NANN[b]}" -o "$torrentL" "$C/seed/$name" >>"$C/mktorrent.log" 2>&1
+    fi || { ok=0; why="mktorrent failed: $(tail -1 "$C/mktorrent.log")"; }
+  if [ $ok = 1 ]; then
+    hash=$($E2E infohash "$torrentA")
+    [ "$hash" = "$($E2E infohash "$torrentL")" ] || { ok=0; why="the two .torrent files have different infohashes"; }
+  fi
+  # Registered on both nodes (an import on a alone reaches b too when the
+  # registry is replicated; the second import is then a no-op).
+  if [ $ok = 1 ]; then
+    "$BIN" import --db "$W/node-a.db" --mode large "$torrentA" >"$C/import.log" 2>&1 &&
+      "$BIN" import --db "$W/node-b.db" --mode large "$torrentL" >>"$C/import.log" 2>&1 ||
+      { ok=0; why="import failed: $(tail -1 "$C/import.log")"; }
+  fi
+
+  # The seeder announces to a only; b learns of it from a.
+  if [ $ok = 1 ]; then
+    if [ "$id" = 11 ]; then
+      # Slow enough that a dies while the leecher is still downloading.
+      E2E_LT_UPLOAD_LIMIT=200000 start_lt "$C/seeder-lt" 127.0.0.1 "$torrentA" "$C/seed"
+    else
+      start_lt "$C/seeder-lt" 127.0.0.1 "$torrentA" "$C/seed"
+    fi
+    seeder=$SPAWNED; pids+=("$seeder")
+    wait_scrape "${NANN[b]}" "$hash" 25 "1 0 0" || { ok=0; why="node b never counted the seeder announced to a (got: $GOT, want 1 0 0)"; }
+  fi
+  if [ $ok = 1 ]; then
+    E2E_LT_ONE_TRACKER=1 start_lt "$C/leecher-lt" 127.0.0.1 "$torrentL" "$C/dl"
+    leecher=$SPAWNED; pids+=("$leecher")
+  fi
+  want=$(sums "$C/seed/$name")
+
+  if [ $ok = 1 ] && [ "$id" = 11 ]; then
+    # kill -9 of a once the leecher holds some of the payload, not all.
+    local end=$((SECONDS + 30))
+    while [ "$(leecher_bytes "$C/dl")" -lt 65536 ] && [ $SECONDS -lt $end ]; do sleep 0.1; done
+    if [ "$(sums "$C/dl/$name")" = "$want" ]; then
+      ok=0; why="the leecher finished before node a could be killed"
+    elif [ $SECONDS -ge $end ]; then
+      ok=0; why="the leecher got nothing in 30 s"
+    else
+      { kill -KILL "${NPID[a]}"; reap "${NPID[a]}" 5; } 2>/dev/null # no "Killed" notice from bash
+    fi
+  fi
+
+  if [ $ok = 1 ]; then
+    local begin=$SECONDS
+    while [ "$(sums "$C/dl/$name")" != "$want" ]; do
+      if [ $((SECONDS - begin)) -ge 90 ]; then ok=0; why="the leecher did not finish in 90 s"; break; fi
+      alive "$leecher" || { ok=0; why="the leecher exited early"; break; }
+      sleep 0.5
+    done
+  fi
+  # The leecher's "completed" counted where the case says: on a (case 10,
+  # announced to b), on b (case 11, a is dead).
+  local where
+  [ "$id" = 10 ] && where=a || where=b
+  if [ $ok = 1 ]; then
+    wait_scrape "${NANN[$where]}" "$hash" 15 "2 0 1" ||
+      { ok=0; why="after the download node $where scrapes $GOT, want 2 0 1 (complete incomplete downloaded)"; }
+  fi
+  for c in "${pids[@]}"; do stop_client "$c"; done
+  if [ $ok = 1 ]; then
+    # Case 11: the seeder, whose .torrent names only the dead a, cannot
+    # say "stopped"; b keeps it until it expires.
+    [ "$id" = 10 ] && want="0 0 1" || want="1 0 1"
+    wait_scrape "${NANN[$where]}" "$hash" 15 "$want" ||
+      { ok=0; why="after the clients stopped node $where scrapes $GOT, want $want"; }
+  fi
+  for c in "${pids[@]}"; do reap "$c" 10; done
+  if [ $ok = 1 ]; then
+    PASS=$((PASS + 1))
+    echo "ok   $label ($(( $(date +%s) - t0 )) s)"
+  else
+    FAIL=$((FAIL + 1))
+    echo "FAIL $label ($(( $(date +%s) - t0 )) s): $why"
+    local d
+    for d in "$C"/seeder-lt "$C"/leecher-lt; do
+      [ -d "$d" ] && echo "  --- $(basename "$d"): $(client_log "$d" | grep -v '^ *$' | tail -2 | tr '\n' ' ' | cut -c1-300)"
+    done
+    for d in a b; do echo "  --- node $d: $(tail -2 "${NLOG[$d]}" | tr '\n' ' ' | cut -c1-300)"; done
+  fi
+}
+
+run_cluster() {
+  if [ "$OWN" = 0 ]; then echo "skip cluster cases (they start their own nodes)"; return; fi
+  # Read whole before grep: grep -q stops at the first match, and the
+  # SIGPIPE johnlocke then gets would fail the pipeline (pipefail).
+  local help
+  help=$("$BIN" serve --help 2>&1)
+  if ! grep -q -- --cluster-listen <<<"$help"; then
+    echo "skip cluster cases (this johnlocke has no cluster mode)"; return
+  fi
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/cluster.secret"
+  chmod 600 "$W/cluster.secret"
+  port 127.0.0.1; NLISTEN[a]=$PORT
+  port 127.0.0.1; NLISTEN[b]=$PORT
+  local id
+  for id in 10 11; do
+    if [ -n "$ONLY" ] && ! grep -Eq -- "$ONLY" <<<"$id cluster"; then continue; fi
+    # Each case on fresh nodes: case 11 kills a.
+    rm -f "$W"/node-*.db
+    launch_node a b; launch_node b a
+    if await_node a && await_node b; then
+      run_cluster_case "$id"
+    else
+      FAIL=$((FAIL + 1)); echo "FAIL case $id: the cluster did not start"
+    fi
+    for n in a b; do alive "${NPID[$n]}" && kill -TERM "${NPID[$n]}"; done
+    for n in a b; do reap "${NPID[$n]}" 10; done
+  done
+}
+run_cluster
+
 for fam in 4 6; do
   if [ -n "${TPID[$fam]:-}" ] && ! alive "${TPID[$fam]}"; then
     FAIL=$((FAIL + 1)); echo "FAIL tracker$fam exited during the suite:"; tail -5 "${TLOG[$fam]}" | sed 's/^/  /'

@@ -10,6 +10,11 @@ python3-libtorrent):
                                         holds and downloading the rest; on
                                         SIGTERM it announces "stopped" and
                                         exits. E2E_LT_DEBUG=1 logs every alert.
+                                        E2E_LT_ONE_TRACKER=1 announces to one
+                                        tracker per tier, the next one of the
+                                        tier when it fails (BEP 12 as clients
+                                        do it by default); E2E_LT_UPLOAD_LIMIT
+                                        caps uploads at that many bytes/s.
 
 Standard library only, apart from libtorrent for "lt".
 """
@@ -155,12 +160,22 @@ def lt_peer(role, torrent, save, host, port):
         lt.alert.category_t.error_notification
         | lt.alert.category_t.status_notification
         | lt.alert.category_t.tracker_notification,
-        "announce_to_all_trackers": True,
+        # The suite's cases announce to every tracker of a tier; the
+        # cluster's failover case wants one at a time, as BEP 12 says.
+        "announce_to_all_trackers": os.environ.get("E2E_LT_ONE_TRACKER") != "1",
+        "upload_rate_limit": int(os.environ.get("E2E_LT_UPLOAD_LIMIT", "0")),
         "stop_tracker_timeout": 3,
         "user_agent": "johnlocke-e2e libtorrent/" + lt.__version__,
     }
     # No default plugins: no ut_pex, no ut_metadata.
     ses = lt.session(pack, 0)
+    if pack["upload_rate_limit"]:
+        # Loopback peers are in libtorrent's local peer class, which rate
+        # limits do not reach: put every address in the global class.
+        every = lt.ip_filter()
+        every.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        every.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(every)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(torrent)
     params.save_path = save

@@ -60,6 +60,19 @@
     var f = s.last_flush;
     setText("flush", (f ? "last flush " + f.at + ", " + f.took_ms.toFixed(1) + " ms, " + f.bytes +
       " swarm bytes, " + f.torrents + " torrents" : "no flush yet") + " · flush failures " + s.flush_failures);
+    var c = s.cluster;
+    if (c && document.getElementById("cluster")) {
+      var live = c.nodes_seen.filter(function (p) { return p.live; }).map(function (p) { return p.name; });
+      var silent = c.nodes_seen.filter(function (p) { return !p.live; }).map(function (p) {
+        return p.name + " silent since " + p.last_seen.replace(/\.\d+/, "");
+      });
+      var names = live.concat(silent);
+      setText("cluster", "cluster node " + c.node_name + " · nodes seen " + c.nodes_live + " live (" +
+        (names.length ? names.join(", ") : "none") + ") · changes sent " + c.changes_sent + " (" +
+        c.changes_sent_per_second.toFixed(1) + "/s), applied " + c.changes_applied + " (" +
+        c.changes_applied_per_second.toFixed(1) + "/s) · lag p50 " + c.lag_p50_ms.toFixed(1) + " ms, max " +
+        c.lag_max_ms.toFixed(1) + " ms · lost batches " + c.batches_lost);
+    }
     var modes = document.getElementById("modes").tBodies[0];
     modes.replaceChildren();
     Object.keys(s.modes).sort().forEach(function (name) {
