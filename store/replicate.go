@@ -36,11 +36,13 @@ const (
 )
 
 // changesPerShard bounds the changes one shard holds between two takes of
-// the publisher (every 100 ms or so): 256 shards × 128 × 40 bytes is
-// 1.25 MiB once a node is attached, room for 300,000 changes a second.
-// Past it a change is dropped and counted; the peer's next announce
-// repairs what the other nodes missed.
-const changesPerShard = 128
+// the publisher (every 100 ms, or sooner when a shard is half full):
+// 256 shards × 256 × 40 bytes is 2.5 MiB once a node is attached. One hot
+// torrent fills one shard alone, so the half-full wake-up is what carries
+// a patch day; the other half is the headroom for the publisher's
+// wake-up. Past it a change is dropped and counted; the peer's next
+// announce repairs what the other nodes missed.
+const changesPerShard = 256
 
 // capture appends the change of req (reported as event, with the peer's
 // flags) to the shard's buffer, or counts it dropped when the buffer is
@@ -52,6 +54,15 @@ func (sh *shard) capture(t *torrent, req *Request, event Event, flags uint8) {
 		return
 	}
 	sh.changes = sh.changes[:n+ChangeSize]
+	if n == cap(sh.changes)/2/ChangeSize*ChangeSize {
+		// Half full before the publisher's next round: one hot torrent
+		// (patch day) fills its shard far faster than the rest, so the
+		// publisher is woken now instead of dropping the other half.
+		select {
+		case sh.changesReady <- struct{}{}:
+		default:
+		}
+	}
 	c := sh.changes[n:]
 	copy(c[:20], t.hash[:])
 	b := flags&changeFlagPeer | uint8(event&3)<<changeEventBit
@@ -89,6 +100,8 @@ type captureState struct {
 	// it swaps into the next shard.
 	takeMu sync.Mutex
 	spare  []byte
+	// ready wakes the publisher when a shard's buffer is half full.
+	ready chan struct{}
 	// listener hears of registry changes; guarded by writeMu.
 	listener RegistryListener
 }
@@ -103,14 +116,30 @@ func (s *Store) CaptureChanges() {
 		half := uint32(s.timing[m].PeerTimeout / modes.Tick / 2)
 		s.capture.renewEvery[m] = max(1, min(maxRenewalTicks, half))
 	}
+	s.capture.takeMu.Lock()
+	if s.capture.ready == nil {
+		s.capture.ready = make(chan struct{}, 1)
+	}
+	s.capture.takeMu.Unlock()
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		if sh.changes == nil {
 			sh.changes = make([]byte, 0, changesPerShard*ChangeSize)
+			sh.changesReady = s.capture.ready
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// ChangesReady is ready when some shard's captured changes fill half its
+// buffer, so the publisher takes them before its next round instead of
+// letting the shard drop changes. It is nil (never ready) until
+// CaptureChanges is called.
+func (s *Store) ChangesReady() <-chan struct{} {
+	s.capture.takeMu.Lock()
+	defer s.capture.takeMu.Unlock()
+	return s.capture.ready
 }
 
 // TakeChanges calls fn with each shard's captured changes, taken out under

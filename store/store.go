@@ -142,9 +142,12 @@ type shard struct {
 	// attached. changesDropped counts those that found it full.
 	changes        []byte
 	changesDropped uint32
+	// changesReady is the store's wake-up for the publisher (see
+	// ChangesReady), nil when no node is attached.
+	changesReady chan struct{}
 	// pad keeps neighbouring shards' locks off one cache line (the
 	// shard is 512 bytes).
-	_ [32]byte
+	_ [24]byte
 }
 
 // torrent is one swarm in memory, a value in its shard's table. Names,

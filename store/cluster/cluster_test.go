@@ -59,6 +59,12 @@ var testSecret = []byte("0123456789abcdef-test-secret")
 // on a random loopback port, with routes to peers.
 func startNode(t *testing.T, dir, name string, secret []byte, joinTimeout time.Duration, peers ...string) *testNode {
 	t.Helper()
+	return startNodeEvery(t, dir, name, secret, joinTimeout, 20*time.Millisecond, peers...)
+}
+
+// startNodeEvery is startNode publishing every publishEvery.
+func startNodeEvery(t *testing.T, dir, name string, secret []byte, joinTimeout, publishEvery time.Duration, peers ...string) *testNode {
+	t.Helper()
 	lb := &logBuffer{}
 	log := zerolog.New(lb).Level(zerolog.InfoLevel)
 	st, err := store.Open(filepath.Join(dir, name+".db"), store.Config{Locked: true, Log: log})
@@ -66,7 +72,7 @@ func startNode(t *testing.T, dir, name string, secret []byte, joinTimeout time.D
 		t.Fatal(err)
 	}
 	n, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", Peers: peers, Secret: secret, NodeName: name,
-		Log: log, JoinTimeout: joinTimeout, PublishInterval: 20 * time.Millisecond}, st)
+		Log: log, JoinTimeout: joinTimeout, PublishInterval: publishEvery}, st)
 	if err != nil {
 		st.Close()
 		t.Fatalf("start %s: %v", name, err)
@@ -358,5 +364,33 @@ func TestLiveChangesWaitForTheSnapshot(t *testing.T) {
 	n.onPeers(batch(3))
 	if s := n.Stats(); s.BatchesReceived != 2 || s.BatchesLost != 1 || s.ChangesApplied != 2 {
 		t.Fatalf("stats %+v, want 2 batches received, 1 lost, 2 changes applied", s)
+	}
+}
+
+// TestHotTorrentWakesThePublisher: one torrent's new peers all land in one
+// shard, whose buffer holds far fewer changes than a patch-day swarm brings
+// between two publishing rounds. A shard half full wakes the publisher, so
+// nothing is dropped even when the next round is an hour away.
+func TestHotTorrentWakesThePublisher(t *testing.T) {
+	dir := t.TempDir()
+	a := startNodeEvery(t, dir, "a", testSecret, -1, time.Hour)
+	b := startNodeEvery(t, dir, "b", testSecret, 3*time.Second, time.Hour, a.node.ClusterAddr())
+	waitFor(t, "the nodes see each other", func() bool { return a.sees("b") && b.sees("a") })
+	h := infohash(9)
+	register(t, a, h)
+	waitFor(t, "the torrent registered on A is registered on B", func() bool { _, ok := b.scrape(h); return ok })
+
+	// 10,000 new peers a second on one torrent, past any patch day's
+	// rate but within what a publisher woken in time can carry; the old
+	// code, waiting for its round, dropped all but the first buffer.
+	const peers = 1000
+	for port := uint16(1); port <= peers; port++ {
+		a.announce(t, h, 1, port, 100, store.EventStarted)
+		time.Sleep(100 * time.Microsecond)
+	}
+	// All but the last part-filled half buffer reach B without a round.
+	waitFor(t, "B holds most of the hot swarm", func() bool { s, _ := b.scrape(h); return s.Incomplete >= peers*9/10 })
+	if d := a.node.Stats().ChangesDropped; d != 0 {
+		t.Fatalf("A dropped %d changes of a hot torrent", d)
 	}
 }

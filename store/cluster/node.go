@@ -249,6 +249,7 @@ func (n *Node) publish(ctx context.Context) {
 	defer n.done.Done()
 	tick := time.NewTicker(n.cfg.PublishInterval)
 	defer tick.Stop()
+	ready := n.st.ChangesReady()
 	for {
 		select {
 		case <-ctx.Done():
@@ -256,6 +257,9 @@ func (n *Node) publish(ctx context.Context) {
 			_ = n.nc.Flush()
 			return
 		case <-tick.C:
+			n.sendChanges()
+		case <-ready:
+			// A shard filled half its buffer between two rounds.
 			n.sendChanges()
 		}
 	}
