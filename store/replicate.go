@@ -2,9 +2,13 @@ package store
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"time"
 
+	"go.etcd.io/bbolt"
+
+	"johnlocke/migrate"
 	"johnlocke/modes"
 	"johnlocke/store/peerlist"
 )
@@ -369,4 +373,42 @@ func (s *Store) ApplyCompleted(recs []byte) (raised int) {
 		sh.mu.Unlock()
 	}
 	return raised
+}
+
+// RegistryState calls fn for each of hashes, in one read transaction, with
+// its registry record when it is registered on purpose, or nil when it is
+// not (removed, banned, never known, or known only organically): what a
+// rejoining node must copy for the torrents changed while it was down. It
+// looks hashes up by key only; a hybrid alias reads as not registered, and
+// the primary hash the same torrent was registered under says otherwise.
+func (s *Store) RegistryState(hashes [][20]byte, fn func(hash [20]byte, t *Torrent) error) error {
+	d := s.db
+	err := d.bolt.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(migrate.BucketTorrents)
+		for _, h := range hashes {
+			v := b.Get(h[:])
+			if v == nil {
+				if err := fn(h, nil); err != nil {
+					return err
+				}
+				continue
+			}
+			t, err := decodeRecord(h[:], v)
+			if err != nil {
+				return err
+			}
+			rec := &t
+			if t.Source == SourceOrganic {
+				rec = nil
+			}
+			if err := fn(h, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("database %s: %w", d.path, err)
+	}
+	return nil
 }

@@ -34,6 +34,12 @@ const (
 	// liveWithin is how recently a node must have been heard to count as
 	// seen: five missed heartbeats.
 	liveWithin = 5 * time.Second
+	// DefaultSinceMargin widens the window a rejoining node asks about
+	// back from its last write: changes in flight when it stopped, and
+	// the difference between its clock and the answering node's (whose
+	// journal times are on its own clock). A minute is far more than
+	// either on hosts that keep time.
+	DefaultSinceMargin = time.Minute
 	// heartbeatEvery is how often a node says hello.
 	heartbeatEvery = time.Second
 )
@@ -60,6 +66,9 @@ type Config struct {
 	// PublishInterval is how often captured changes are sent; 0 means
 	// DefaultPublishInterval.
 	PublishInterval time.Duration
+	// SinceMargin is how far before its last write a rejoining node asks
+	// for changes; 0 means DefaultSinceMargin.
+	SinceMargin time.Duration
 }
 
 // check validates cfg and fills its defaults.
@@ -81,6 +90,9 @@ func (cfg *Config) check() error {
 	}
 	if cfg.PublishInterval <= 0 {
 		cfg.PublishInterval = DefaultPublishInterval
+	}
+	if cfg.SinceMargin <= 0 {
+		cfg.SinceMargin = DefaultSinceMargin
 	}
 	return nil
 }

@@ -53,15 +53,20 @@ type Node struct {
 
 	// mu guards the receiving side: the senders' sequence numbers, nodes
 	// seen, lags, and the join buffer.
-	mu          sync.Mutex
-	senders     map[string]*sender
-	lags        [lagWindow]int64
-	lagN        int
-	lastLag     int64
-	joining     bool
-	pending     [][]byte
-	dupLoggedAt time.Time
-	snapshotAt  time.Time
+	mu      sync.Mutex
+	senders map[string]*sender
+	lags    [lagWindow]int64
+	lagN    int
+	lastLag int64
+	joining bool
+	pending [][]byte
+	// pendingRegistry holds other nodes' registry changes while joining,
+	// pendingRegistryBytes their size on the wire.
+	pendingRegistry      []registryMsg
+	pendingRegistryBytes int
+	journal              registryJournal
+	dupLoggedAt          time.Time
+	snapshotAt           time.Time
 
 	changesSent, batchesSent           atomic.Uint64
 	changesApplied, changesRefused     atomic.Uint64
@@ -70,6 +75,7 @@ type Node struct {
 	registrySent, registryApplied      atomic.Uint64
 	snapshotChanges, snapshotsAnswered atomic.Uint64
 	snapshotTorrents, registryFailed   atomic.Uint64
+	partialRegistry                    atomic.Uint64
 }
 
 // sender is what a node knows of another.
@@ -117,6 +123,11 @@ type Stats struct {
 	SnapshotChanges, SnapshotTorrents uint64
 	// SnapshotsAnswered counts snapshots this node sent to joining nodes.
 	SnapshotsAnswered uint64
+	// PartialRegistry counts join snapshots whose registry part was
+	// partial: the answering node could not list every removal and mode
+	// change since this node's last write (it started later, or its
+	// journal wrapped), so some torrents here may be stale (logged).
+	PartialRegistry uint64
 	// RegistrySent and RegistryApplied count registry messages;
 	// RegistryFailed those that could not be applied here.
 	RegistrySent, RegistryApplied, RegistryFailed uint64
@@ -175,6 +186,9 @@ func Start(ctx context.Context, cfg Config, st *store.Store) (*Node, error) {
 	// From here announces capture changes; the publisher sends them.
 	st.CaptureChanges()
 	st.SetRegistryListener(n)
+	// Every registry change made here from now on is journaled, and those
+	// of other nodes are (held back, then) applied and journaled too.
+	n.journal.start(time.Now())
 	runCtx, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	n.batch = batchHeader(cfg.NodeName)
@@ -406,11 +420,17 @@ func (n *Node) applyBatchLocked(b []byte) {
 	n.changesRefused.Add(uint64(refused))
 }
 
-// endJoin applies the batches held back while joining, in the order they
-// came, and lets the next ones through.
+// endJoin applies the registry changes, then the batches, held back
+// while joining, each in the order they came, and lets the next ones
+// through. Registry changes go first: a peer held back may belong to a
+// torrent registered meanwhile.
 func (n *Node) endJoin() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	for _, m := range n.pendingRegistry {
+		n.applyRegistry(m)
+	}
+	n.pendingRegistry, n.pendingRegistryBytes = nil, 0
 	for _, b := range n.pending {
 		n.applyBatchLocked(b)
 	}
@@ -432,6 +452,7 @@ func (n *Node) Stats() Stats {
 		SnapshotChanges:   n.snapshotChanges.Load(),
 		SnapshotTorrents:  n.snapshotTorrents.Load(),
 		SnapshotsAnswered: n.snapshotsAnswered.Load(),
+		PartialRegistry:   n.partialRegistry.Load(),
 		RegistrySent:      n.registrySent.Load(),
 		RegistryApplied:   n.registryApplied.Load(),
 		RegistryFailed:    n.registryFailed.Load(),

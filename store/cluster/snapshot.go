@@ -14,12 +14,20 @@ import (
 )
 
 // A snapshot answer is a stream of messages to the requester's inbox,
-// each starting with a kind byte: the registry (JSON torrents), the deny
-// list (JSON), the swarms (change records with their ages), the completed
+// each starting with a kind byte: the registry part, the deny list
+// (JSON), the swarms (change records with their ages), the completed
 // counts (store.CompletedSize records), and an end message carrying how
 // many messages came before it.
+//
+// The registry part is, when the answering node's journal covers the
+// asker's "since", the state now of every torrent changed since (journal
+// messages: removals first, then registrations); otherwise the torrents
+// added since (JSON torrents) and a message saying that this part is
+// partial. A new file (since 0) gets the whole registry, which is complete.
 const (
 	chunkRegistry  = 'R'
+	chunkJournal   = 'J'
+	chunkPartial   = 'P'
 	chunkBans      = 'B'
 	chunkSwarms    = 'S'
 	chunkCompleted = 'C'
@@ -38,16 +46,41 @@ const (
 	chunkWithin = 5 * time.Second
 	// routeWait is how often a joining embedded server checks for a route.
 	routeWait = 50 * time.Millisecond
-	// sinceMargin widens the "changed since" window: a torrent registered
-	// in the last seconds before the file was written may not be in it.
-	sinceMargin = time.Minute
 )
 
 type snapshotRequest struct {
 	Node string `json:"node"`
-	// Since is the unix second of the asker's last write to its file, 0
-	// for a new file: registry entries added since are sent.
+	// Since is the unix second of the asker's last write to its file, less
+	// its SinceMargin, 0 for a new file: registry entries added since are
+	// sent.
 	Since int64 `json:"since"`
+	// SinceNanos is Since to the nanosecond, which the answering node's
+	// journal is checked against.
+	SinceNanos int64 `json:"since_ns,omitempty"`
+}
+
+// journalChunk is one journal message of an answer: torrents changed
+// since the asker's last write that are no longer registered (removed,
+// banned, unbanned) and those registered now, with their mode.
+type journalChunk struct {
+	Removed  [][20]byte      `json:"removed,omitempty"`
+	Torrents []store.Torrent `json:"torrents,omitempty"`
+}
+
+// partialNote says why an answer's registry part is partial: the
+// answering node's journal covers changes from CoveredFrom (unix
+// nanoseconds; 0: not at all), later than the asker's since.
+type partialNote struct {
+	Node        string `json:"node"`
+	CoveredFrom int64  `json:"covered_from_ns"`
+}
+
+// joinState is what a join learns of the registry part as it applies
+// the answer.
+type joinState struct {
+	journal   bool // a journal message arrived: the registry part is complete
+	partial   *partialNote
+	bannedNow map[[20]byte]bool // this node's deny list, read at the first journal message
 }
 
 type banEntry struct {
@@ -68,12 +101,15 @@ func (n *Node) join(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.JoinTimeout)
 	defer cancel()
 	since := n.st.DB().WrittenAt()
+	sr := snapshotRequest{Node: n.cfg.NodeName}
 	if !since.IsZero() {
-		since = since.Add(-sinceMargin)
+		since = since.Add(-n.cfg.SinceMargin)
+		sr.Since, sr.SinceNanos = max(1, since.Unix()), since.UnixNano()
 	}
-	req, _ := json.Marshal(snapshotRequest{Node: n.cfg.NodeName, Since: unixOrZero(since)})
+	req, _ := json.Marshal(sr)
 	started := time.Now()
-	err := n.askForSnapshot(ctx, req)
+	var js joinState
+	err := n.askForSnapshot(ctx, req, &js)
 	switch {
 	case errors.Is(err, errNoAnswer):
 		n.cfg.Log.Info().Dur("waited", time.Since(started)).Msg("cluster: no other node answered; serving from the database alone")
@@ -85,19 +121,23 @@ func (n *Node) join(ctx context.Context) {
 		n.mu.Unlock()
 		n.cfg.Log.Info().Uint64("peers", n.snapshotChanges.Load()).Uint64("torrents", n.snapshotTorrents.Load()).
 			Dur("took", time.Since(started)).Msg("cluster: applied the join snapshot")
+		if !since.IsZero() && !js.journal {
+			n.partialRegistry.Add(1)
+			ev := n.cfg.Log.Warn().Time("since", since)
+			if js.partial != nil {
+				ev = ev.Str("from", js.partial.Node)
+				if js.partial.CoveredFrom > 0 {
+					ev = ev.Time("its_journal_from", time.Unix(0, js.partial.CoveredFrom))
+				}
+			}
+			ev.Msg("cluster: the join snapshot's registry part is partial (the answering node started after this one's last write, or its journal wrapped): torrents removed, unbanned or given another mode elsewhere since may be stale here; re-run the removal, unban or import on any node")
+		}
 	}
-}
-
-func unixOrZero(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
 }
 
 // askForSnapshot sends the request until a node answers, then applies
 // the answer as it streams in.
-func (n *Node) askForSnapshot(ctx context.Context, req []byte) error {
+func (n *Node) askForSnapshot(ctx context.Context, req []byte, js *joinState) error {
 	if n.ns != nil {
 		// Nobody can answer before a route is up.
 		for n.ns.NumRoutes() == 0 {
@@ -126,7 +166,7 @@ func (n *Node) askForSnapshot(ctx context.Context, req []byte) error {
 			_ = sub.Unsubscribe()
 			continue
 		}
-		err = n.applySnapshot(sub, first)
+		err = n.applySnapshot(sub, first, js)
 		_ = sub.Unsubscribe()
 		return err
 	}
@@ -134,7 +174,7 @@ func (n *Node) askForSnapshot(ctx context.Context, req []byte) error {
 }
 
 // applySnapshot applies an answer's messages, from first to the end.
-func (n *Node) applySnapshot(sub *nats.Subscription, m *nats.Msg) error {
+func (n *Node) applySnapshot(sub *nats.Subscription, m *nats.Msg, js *joinState) error {
 	for count := uint64(0); ; count++ {
 		if len(m.Data) == 0 {
 			return errors.New("empty snapshot message")
@@ -149,7 +189,22 @@ func (n *Node) applySnapshot(sub *nats.Subscription, m *nats.Msg) error {
 			if _, err := n.st.RegisterRemote(ts); err != nil {
 				return fmt.Errorf("snapshot registry: %w", err)
 			}
+			n.journalTorrents(ts)
 			n.snapshotTorrents.Add(uint64(len(ts)))
+		case chunkJournal:
+			var jc journalChunk
+			if err := json.Unmarshal(body, &jc); err != nil {
+				return fmt.Errorf("snapshot journal: %w", err)
+			}
+			if err := n.applyJournal(&jc, js); err != nil {
+				return fmt.Errorf("snapshot journal: %w", err)
+			}
+		case chunkPartial:
+			var p partialNote
+			if err := json.Unmarshal(body, &p); err != nil {
+				return fmt.Errorf("snapshot partial note: %w", err)
+			}
+			js.partial = &p
 		case chunkBans:
 			var bans []banEntry
 			if err := json.Unmarshal(body, &bans); err != nil {
@@ -165,6 +220,7 @@ func (n *Node) applySnapshot(sub *nats.Subscription, m *nats.Msg) error {
 				if _, err := n.st.RemoveRemote(hashes, true, reason); err != nil {
 					return fmt.Errorf("snapshot deny list: %w", err)
 				}
+				n.journal.add(time.Now(), hashes...)
 			}
 		case chunkSwarms:
 			applied, refused := n.st.ApplyChanges(body)
@@ -186,6 +242,59 @@ func (n *Node) applySnapshot(sub *nats.Subscription, m *nats.Msg) error {
 			return fmt.Errorf("snapshot: after %d messages: %w", count+1, err)
 		}
 	}
+}
+
+// applyJournal applies one journal message: bans lifted elsewhere are
+// lifted here, removals removed, registrations registered (taking a new
+// mode), in that order, so that a torrent removed and registered again
+// ends registered.
+func (n *Node) applyJournal(jc *journalChunk, js *joinState) error {
+	js.journal = true
+	if js.bannedNow == nil {
+		bans, err := n.st.Banned()
+		if err != nil {
+			return fmt.Errorf("deny list: %w", err)
+		}
+		js.bannedNow = make(map[[20]byte]bool, len(bans))
+		for _, b := range bans {
+			js.bannedNow[b.InfoHash] = true
+		}
+	}
+	// Not banned on the answering node (its bans come in full later):
+	// lift the bans this node still has on them.
+	var unban [][20]byte
+	for _, h := range jc.Removed {
+		if js.bannedNow[h] {
+			unban = append(unban, h)
+		}
+	}
+	for i := range jc.Torrents {
+		if h := jc.Torrents[i].InfoHash; js.bannedNow[h] {
+			unban = append(unban, h)
+		}
+	}
+	if len(unban) > 0 {
+		if _, err := n.st.UnbanRemote(unban); err != nil {
+			return err
+		}
+		for _, h := range unban {
+			delete(js.bannedNow, h)
+		}
+	}
+	if len(jc.Removed) > 0 {
+		if _, err := n.st.RemoveRemote(jc.Removed, false, ""); err != nil {
+			return err
+		}
+		n.journal.add(time.Now(), jc.Removed...)
+	}
+	if len(jc.Torrents) > 0 {
+		if _, err := n.st.RegisterRemote(jc.Torrents); err != nil {
+			return err
+		}
+		n.journalTorrents(jc.Torrents)
+		n.snapshotTorrents.Add(uint64(len(jc.Torrents)))
+	}
+	return nil
 }
 
 // onSnapshotRequest answers a joining node in the background, so the
@@ -213,9 +322,9 @@ func (n *Node) onSnapshotRequest(m *nats.Msg) {
 	}()
 }
 
-// answer streams the snapshot to reply: the registry entries added since
-// the asker's last write, the whole deny list, and every swarm from
-// memory, copied a shard at a time under that shard's lock.
+// answer streams the snapshot to reply: the registry part (see the
+// message kinds), the whole deny list, and every swarm from memory,
+// copied a shard at a time under that shard's lock.
 func (n *Node) answer(reply string, req snapshotRequest) (sent int, err error) {
 	pub := func(kind byte, body []byte) error {
 		msg := append([]byte{kind}, body...)
@@ -233,24 +342,18 @@ func (n *Node) answer(reply string, req snapshotRequest) (sent int, err error) {
 		return pub(kind, b)
 	}
 	var since time.Time
-	if req.Since > 0 {
+	switch {
+	case req.SinceNanos > 0:
+		since = time.Unix(0, req.SinceNanos)
+	case req.Since > 0:
 		since = time.Unix(req.Since, 0)
 	}
-	var ts []store.Torrent
-	err = n.st.RegistrySince(since, func(t *store.Torrent) error {
-		ts = append(ts, *t)
-		if len(ts) == registryChunk {
-			err := pubJSON(chunkRegistry, ts)
-			ts = ts[:0]
-			return err
+	if changed, covered := n.journal.since(since); covered {
+		if err := n.answerJournal(changed, pubJSON); err != nil {
+			return sent, fmt.Errorf("registry journal: %w", err)
 		}
-		return nil
-	})
-	if err == nil && len(ts) > 0 {
-		err = pubJSON(chunkRegistry, ts)
-	}
-	if err != nil {
-		return sent, fmt.Errorf("registry: %w", err)
+	} else if err := n.answerAdded(since, pubJSON); err != nil {
+		return sent, err
 	}
 	bans, err := n.st.Banned()
 	if err != nil {
@@ -298,4 +401,69 @@ func (n *Node) answer(reply string, req snapshotRequest) (sent int, err error) {
 		return sent, err
 	}
 	return sent, n.nc.Flush()
+}
+
+// answerJournal sends the state now of the torrents changed since the
+// asker's last write: every removal before any registration, so that a
+// removal named by a hybrid alias cannot undo the registration of its
+// primary hash.
+func (n *Node) answerJournal(changed [][20]byte, pubJSON func(byte, any) error) error {
+	var removed [][20]byte
+	var ts []store.Torrent
+	err := n.st.RegistryState(changed, func(h [20]byte, t *store.Torrent) error {
+		if t == nil {
+			removed = append(removed, h)
+		} else {
+			ts = append(ts, *t)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(removed) == 0 && len(ts) == 0 {
+		// Nothing changed: the message still says the part is complete.
+		return pubJSON(chunkJournal, journalChunk{})
+	}
+	for start := 0; start < len(removed); start += registryChunk {
+		if err := pubJSON(chunkJournal, journalChunk{Removed: removed[start:min(start+registryChunk, len(removed))]}); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(ts); start += registryChunk {
+		if err := pubJSON(chunkJournal, journalChunk{Torrents: ts[start:min(start+registryChunk, len(ts))]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answerAdded sends the torrents added since (all of them for a new
+// file), and, unless the asker's file is new, says that this registry
+// part is partial.
+func (n *Node) answerAdded(since time.Time, pubJSON func(byte, any) error) error {
+	var ts []store.Torrent
+	err := n.st.RegistrySince(since, func(t *store.Torrent) error {
+		ts = append(ts, *t)
+		if len(ts) == registryChunk {
+			err := pubJSON(chunkRegistry, ts)
+			ts = ts[:0]
+			return err
+		}
+		return nil
+	})
+	if err == nil && len(ts) > 0 {
+		err = pubJSON(chunkRegistry, ts)
+	}
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	if since.IsZero() {
+		return nil
+	}
+	note := partialNote{Node: n.cfg.NodeName}
+	if from := n.journal.coveredFrom(); !from.IsZero() {
+		note.CoveredFrom = from.UnixNano()
+	}
+	return pubJSON(chunkPartial, note)
 }
