@@ -1923,6 +1923,7 @@ func (d *clusterDisplay) figures() clusterview.Figures {
 	}
 	if s.SnapshotApplied {
 		f.SnapshotApplied = s.SnapshotAt
+		f.SnapshotRegistryPartial = s.PartialRegistry > 0
 	}
 	return f
 }

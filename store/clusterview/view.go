@@ -46,6 +46,10 @@ type Figures struct {
 	// SnapshotApplied is when the join snapshot was applied; zero when
 	// none was (no peer answered, or the node is the first).
 	SnapshotApplied time.Time
+	// SnapshotRegistryPartial: the join snapshot's registry part was
+	// partial, so removals and mode changes made elsewhere while this
+	// node was down may be missing here (the log says which window).
+	SnapshotRegistryPartial bool
 }
 
 // View is what the displays show: Figures, with rates.
@@ -64,6 +68,8 @@ type View struct {
 	LagMaxMS         float64 `json:"lag_max_ms"`
 	// SnapshotApplied is RFC 3339 (UTC), empty when no snapshot was.
 	SnapshotApplied string `json:"snapshot_applied,omitempty"`
+	// SnapshotRegistryPartial is Figures.SnapshotRegistryPartial.
+	SnapshotRegistryPartial bool `json:"snapshot_registry_partial,omitempty"`
 }
 
 // Tracker reads a node's totals and keeps the samples rates come from.
@@ -143,6 +149,7 @@ func (t *Tracker) View() View {
 	}
 	if !f.SnapshotApplied.IsZero() {
 		v.SnapshotApplied = f.SnapshotApplied.UTC().Format(time.RFC3339)
+		v.SnapshotRegistryPartial = f.SnapshotRegistryPartial
 	}
 	t.mu.Lock()
 	prev, last := t.prev, t.last

@@ -27,6 +27,7 @@ func TestViewRatesAndShape(t *testing.T) {
 	src.f.ChangesSent, src.f.ChangesApplied = 400, 1050
 	src.f.BatchesLost, src.f.LagP50, src.f.LagMax = 3, 1500*time.Microsecond, 40*time.Millisecond
 	src.f.SnapshotApplied = t0.Add(-time.Minute)
+	src.f.SnapshotRegistryPartial = true
 	tr.sample(t0.Add(2 * time.Second))
 	v := tr.View()
 	if v.SentPerSecond != 150 || v.AppliedPerSecond != 500 {
@@ -35,7 +36,7 @@ func TestViewRatesAndShape(t *testing.T) {
 	if v.NodesSeen[0].Name != "a" || v.NodesSeen[1].Name != "c" || v.NodesLive != 1 {
 		t.Fatalf("nodes seen not sorted by name: %+v", v.NodesSeen)
 	}
-	if v.LagP50MS != 1.5 || v.LagMaxMS != 40 || v.BatchesLost != 3 || v.SnapshotApplied != "2026-12-05T11:59:00Z" {
+	if v.LagP50MS != 1.5 || v.LagMaxMS != 40 || v.BatchesLost != 3 || v.SnapshotApplied != "2026-12-05T11:59:00Z" || !v.SnapshotRegistryPartial {
 		t.Fatalf("view = %+v", v)
 	}
 }
@@ -46,7 +47,7 @@ func TestViewAloneIsAnEmptyList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `"nodes_seen":[]`) || strings.Contains(string(b), "snapshot_applied") {
+	if !strings.Contains(string(b), `"nodes_seen":[]`) || strings.Contains(string(b), "snapshot_applied") || strings.Contains(string(b), "snapshot_registry_partial") {
 		t.Fatalf("a node alone: %s", b)
 	}
 }

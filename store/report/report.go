@@ -296,6 +296,9 @@ func writeCluster(tw io.Writer, c *clusterview.View) {
 	snap := "none"
 	if c.SnapshotApplied != "" {
 		snap = c.SnapshotApplied
+		if c.SnapshotRegistryPartial {
+			snap += " (registry partial: removals and mode changes made while this node was down may be missing; see the log)"
+		}
 	}
 	fmt.Fprintf(tw, "  join snapshot\t%s\n", snap)
 }
