@@ -636,9 +636,13 @@ run_cluster_case() {
   for c in "${pids[@]}"; do stop_client "$c"; done
   if [ $ok = 1 ]; then
     # Case 11: the seeder, whose .torrent names only the dead a, cannot
-    # say "stopped"; b keeps it until it expires.
+    # say "stopped"; b keeps it until it expires. The leecher sends its
+    # "stopped" to one tracker of its tier, and libtorrent may pick the
+    # dead a again once a's back-off has run out (seen in CI), so b keeps
+    # the leecher too then: either way b keeps the seeder and the count.
     [ "$id" = 10 ] && want="0 0 1" || want="1 0 1"
     wait_scrape "${NANN[$where]}" "$hash" 15 "$want" ||
+      { [ "$id" = 11 ] && [ "$GOT" = "2 0 1" ]; } ||
       { ok=0; why="after the clients stopped node $where scrapes $GOT, want $want"; }
   fi
   for c in "${pids[@]}"; do reap "$c" 10; done
