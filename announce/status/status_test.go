@@ -25,6 +25,7 @@ import (
 	"johnlocke/announce/udp"
 	"johnlocke/modes"
 	"johnlocke/store"
+	"johnlocke/store/clusterview"
 )
 
 // tracker is a real store with real HTTP, UDP and status listeners on
@@ -338,12 +339,20 @@ func TestGrafanaDashboardNamesServedMetrics(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	// The cluster panels ask for what a node in cluster mode adds.
+	clusterNode := startStatus(t, func() clusterview.Figures {
+		return clusterview.Figures{NodeName: "a", Seen: []clusterview.Peer{{Name: "b", Live: true}}, ChangesSent: 1, ChangesApplied: 1}
+	})
+	body = append(body, get(t, "http://"+clusterNode+"/metrics")...)
 	served := map[string]bool{}
 	for _, line := range strings.Split(string(body), "\n") {
 		if name, _, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
 			name, _, _ = strings.Cut(name, "{")
 			served[name] = true
 		}
+	}
+	if !served["johnlocke_cluster_nodes_seen"] {
+		t.Fatal("the cluster-mode listener serves no johnlocke_cluster_nodes_seen")
 	}
 	name := regexp.MustCompile(`\b(?:johnlocke|process|go)_[a-z0-9_]+`)
 	asked := 0
