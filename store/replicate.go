@@ -48,6 +48,10 @@ const (
 // announce repairs what the other nodes missed.
 const changesPerShard = 256
 
+// changesWakeAt is the buffer length, in bytes, at which a shard wakes the
+// publisher: half full.
+const changesWakeAt = changesPerShard / 2 * ChangeSize
+
 // capture appends the change of req (reported as event, with the peer's
 // flags) to the shard's buffer, or counts it dropped when the buffer is
 // full. sh must be locked and attached.
@@ -58,7 +62,7 @@ func (sh *shard) capture(t *torrent, req *Request, event Event, flags uint8) {
 		return
 	}
 	sh.changes = sh.changes[:n+ChangeSize]
-	if n == cap(sh.changes)/2/ChangeSize*ChangeSize {
+	if n == changesWakeAt {
 		// Half full before the publisher's next round: one hot torrent
 		// (patch day) fills its shard far faster than the rest, so the
 		// publisher is woken now instead of dropping the other half.
