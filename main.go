@@ -529,6 +529,7 @@ func serveFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "http", Value: ":6969", Usage: "HTTP listen `ADDR` for announce and scrape (empty: no HTTP)"},
 		&cli.StringFlag{Name: "udp", Value: ":6969", Usage: "UDP listen `ADDR` for BEP 15 announce and scrape (empty: no UDP)"},
+		&cli.DurationFlag{Name: "udp-window", Value: udp.DefaultWindow, Usage: "let datagrams gather for `DURATION` between two reads of a busy UDP socket (over 2 per window), for fewer system calls per announce; 0 reads whenever one waits"},
 		&cli.IntFlag{Name: "udp-sockets", DefaultText: "GOMAXPROCS, the CPUs the process may use", Usage: "`N` UDP sockets sharing --udp's port (SO_REUSEPORT), each with its own reader"},
 		&cli.StringFlag{Name: "mode", Value: "large", Usage: "swarm `MODE` for torrents without their own: small, large or surge"},
 		&cli.StringFlag{Name: "dir", Usage: "register every .torrent file under `DIR` at start"},
@@ -587,6 +588,9 @@ const (
 	// maxUDPSockets bounds --udp-sockets: each socket has its own reader
 	// and a receive buffer of up to 4 MiB.
 	maxUDPSockets = 1024
+	// maxUDPWindow bounds --udp-window: past 10 ms the wait is latency a
+	// client could notice, and nothing is left to save.
+	maxUDPWindow = 10 * time.Millisecond
 )
 
 // serveConfig is everything `serve` runs with, every value checked. The
@@ -595,8 +599,9 @@ const (
 type serveConfig struct {
 	DB, Admin     string // the global --db and --admin
 	Verbose       bool
-	HTTP, UDP     string // listen addresses; "" turns a listener off
-	UDPSockets    int    // at least 1
+	HTTP, UDP     string        // listen addresses; "" turns a listener off
+	UDPSockets    int           // at least 1
+	UDPWindow     time.Duration // 0: never pace (udp.Config.Window's "never" is negative)
 	Mode          modes.Mode
 	Dir           string // "" registers no directory
 	Scan          bool
@@ -645,6 +650,7 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 		HTTP:          c.String("http"),
 		UDP:           c.String("udp"),
 		UDPSockets:    c.Int("udp-sockets"),
+		UDPWindow:     c.Duration("udp-window"),
 		Dir:           c.String("dir"),
 		ScanInterval:  c.Duration("scan-interval"),
 		Locked:        c.Bool("locked"),
@@ -699,6 +705,9 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 		}
 	}
 	if err := intIn("udp-sockets", cfg.UDPSockets, 1, maxUDPSockets); err != nil {
+		return cfg, err
+	}
+	if err := durationIn("udp-window", cfg.UDPWindow, 0, maxUDPWindow); err != nil {
 		return cfg, err
 	}
 	if err := intIn("maxpeers", cfg.MaxPeers, minMaxPeers, maxMaxPeers); err != nil {
@@ -1025,7 +1034,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 		}
 	}
 	if len(conns) > 0 {
-		udpSrv = udp.NewServer(st, udp.Config{Key: key, MaxPeers: cfg.MaxPeers, RateLimit: cfg.Wire.rate}, log)
+		udpSrv = udp.NewServer(st, udp.Config{Key: key, MaxPeers: cfg.MaxPeers, RateLimit: cfg.Wire.rate, Window: udpWindow(cfg.UDPWindow)}, log)
 		for _, conn := range conns {
 			go func() { serveErr <- labelled("udp", udpSrv.Serve(ctx, conn)) }()
 		}
@@ -1926,4 +1935,13 @@ func (d *clusterDisplay) figures() clusterview.Figures {
 		f.SnapshotRegistryPartial = s.PartialRegistry > 0
 	}
 	return f
+}
+
+// udpWindow turns --udp-window into udp.Config.Window, where zero means the
+// default and a negative value never waits.
+func udpWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

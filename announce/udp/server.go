@@ -49,11 +49,27 @@ type Config struct {
 	// Now is the clock connection ids are made and checked with; nil
 	// means time.Now. Tests inject their own.
 	Now func() time.Time
+	// Window is how long a busy reader lets datagrams gather before it
+	// reads them (see DefaultWindow): zero means DefaultWindow, a negative
+	// value never waits. Only Linux readers pace.
+	Window time.Duration
 	// RateLimit, when not nil, limits each client source's announces and
 	// scrapes (connects are not counted: see handleAt). Give the HTTP
 	// server the same one, so both protocols draw on one bucket per source.
 	RateLimit *limit.Rate
 }
+
+// DefaultWindow is Config.Window's default. A reader paces (waits a window
+// between two reads) only while datagrams come faster than two per window,
+// 10,000 a second at 200 µs, so a quiet tracker answers each one at once.
+// Measured on a 2-CPU virtual machine, tracker pinned to one CPU, 40,000
+// announces/s from 16 independent clients (10,000 torrents, 200,000 peers),
+// tracker CPU per announce against reading whenever a datagram waits: 7.5 and
+// 9.0 µs against 9.6 and 11.2 at 200 µs; 6.6 and 8.1 at 300 µs, where p99
+// doubled to about a millisecond; 100 µs gathered too few to gain. p50 rises
+// by about 90 µs (to about 200), p99 stayed within the runs' spread (360-460
+// µs, opentracker's 370-440 in the same runs).
+const DefaultWindow = 200 * time.Microsecond
 
 // Server answers UDP tracker requests on the sockets given to Serve.
 type Server struct {
@@ -62,6 +78,8 @@ type Server struct {
 	log     zerolog.Logger
 	now     func() time.Time
 	key     macKey
+	// window is Config.Window resolved: 0 when readers never pace.
+	window time.Duration
 	// maxPeers4 and maxPeers6 cap each family's answer: MaxPeers, or what
 	// fits MaxReplySize when that is less.
 	maxPeers4, maxPeers6 int
@@ -69,13 +87,17 @@ type Server struct {
 	panics atomic.Uint64
 	// tally holds the readers' counts, a stripe each.
 	tally tally.Set
+	// pacedReads counts the reads made after waiting for a window.
+	pacedReads atomic.Uint64
 	// noBatch makes Serve read a packet at a time even where batches are
 	// available, so that tests cover both loops.
 	noBatch bool
 
 	mu      sync.Mutex
 	closing bool
-	conns   map[*net.UDPConn]struct{}
+	// conns maps each socket being served to what stops its reader:
+	// closing the socket, or stopping the pacer that took it over.
+	conns   map[*net.UDPConn]func()
 	readers sync.WaitGroup
 }
 
@@ -95,7 +117,13 @@ func NewServer(t Tracker, cfg Config, log zerolog.Logger) *Server {
 		now:       cfg.Now,
 		maxPeers4: min(cfg.MaxPeers, maxFit4),
 		maxPeers6: min(cfg.MaxPeers, maxFit6),
-		conns:     make(map[*net.UDPConn]struct{}),
+		conns:     make(map[*net.UDPConn]func()),
+	}
+	switch {
+	case cfg.Window == 0:
+		s.window = DefaultWindow
+	case cfg.Window > 0:
+		s.window = cfg.Window
 	}
 	var random bool
 	s.key, random = deriveKey(cfg.Key)
@@ -221,8 +249,20 @@ func (s *Server) addConn(conn *net.UDPConn) bool {
 	if s.closing {
 		return false
 	}
-	s.conns[conn] = struct{}{}
+	s.conns[conn] = func() { conn.Close() }
 	s.readers.Add(1)
+	return true
+}
+
+// setStopper makes stop what Close calls to stop conn's reader. It reports
+// false, and changes nothing, when the server is already closing.
+func (s *Server) setStopper(conn *net.UDPConn, stop func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[conn] = stop
 	return true
 }
 
@@ -244,8 +284,8 @@ func (s *Server) isClosing() bool {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing = true
-	for c := range s.conns {
-		c.Close()
+	for _, stop := range s.conns {
+		stop()
 	}
 	s.mu.Unlock()
 	return nil
