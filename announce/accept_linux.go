@@ -71,6 +71,15 @@ func (s *HTTPServer) rawListener(ln net.Listener) *rawTCPListener {
 // own as a net.Conn and served as acceptConns serves every connection,
 // under the same timeouts.
 //
+// Pacing this loop as the UDP reader paces (package pace: while
+// connections come faster than two per window, wait for the window and then
+// take every connection waiting) was built and measured and left out: at
+// 10,000 connections/s it cut context switches from 0.7-0.85 to 0.1-0.2 per
+// announce but not the tracker's CPU per announce (34.5-36.2 µs with a 500
+// µs window against 33.2-35.7 without, same minutes, beside opentracker's
+// 48-62), and p99 rose from 2.3-2.6 ms to 3.0-3.6: the cost of a connection
+// is the kernel's TCP work, not the wake-up.
+//
 // io_uring (an accept, the request's recv and the answer's send linked to
 // the close, a round submitted by the io_uring_enter that waits) was built
 // and measured against this loop and not kept: it saved system calls (3.4

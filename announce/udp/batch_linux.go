@@ -116,7 +116,7 @@ func (b *batchConn) read() (int, error) {
 //
 // A reader that finds nothing waits in Go's poller: for the socket when
 // datagrams are few, for its window's timer when they come faster than two
-// per window (see pacer). Waiting differently was measured and left out
+// per window (see servePaced). Waiting differently was measured and left out
 // at everyday load (40,000 announces/s from
 // 16 independent senders, and a packet at a time at 2,000/s; the tracker
 // pinned to one CPU, so GOMAXPROCS 1; figures in the perf-udp notes):
@@ -268,9 +268,10 @@ func (s *Server) serveBatches(ctx context.Context, conn *net.UDPConn) error {
 	}
 	h := s.newHandler()
 	if s.window > 0 {
-		p, err := newPacer(conn, b, s.window)
+		w, err := b.waiter(s.window)
 		if err == nil {
-			return s.servePaced(ctx, conn, b, h, p)
+			conn.Close()
+			return s.servePaced(ctx, conn, b, h, w)
 		}
 		s.log.Warn().Err(err).Stringer("addr", conn.LocalAddr()).Msg("udp: cannot pace this socket; reading whenever a datagram waits")
 	}
@@ -290,42 +291,6 @@ func (s *Server) serveBatches(ctx context.Context, conn *net.UDPConn) error {
 		}
 		if err := b.write(); err != nil && s.writeFailed(ctx, err) {
 			return nil
-		}
-		if b.sendErrs > 0 {
-			s.log.Debug().Err(os.NewSyscallError("sendmmsg", b.lastErr)).Int("answers", b.sendErrs).Msg("udp write failed")
-			b.sendErrs, b.lastErr = 0, nil
-		}
-	}
-}
-
-// servePaced is serveBatches' loop with a pacer, which owns the socket
-// from now on: Close and ctx stop the pacer instead of closing conn.
-func (s *Server) servePaced(ctx context.Context, conn *net.UDPConn, b *batchConn, h *handler, p *pacer) error {
-	defer p.release()
-	if !s.setStopper(conn, p.stop) {
-		return nil
-	}
-	stop := context.AfterFunc(ctx, p.stop)
-	defer stop()
-	var delay time.Duration
-	for {
-		n, err := p.read()
-		if err != nil {
-			if again, err := s.readFailed(ctx, conn, err, &delay); !again {
-				return err
-			}
-			continue
-		}
-		delay = 0
-		if p.paced {
-			s.pacedReads.Add(1)
-		}
-		if n == 0 {
-			continue
-		}
-		b.answerAll(h, n, epochOf(s.now()))
-		if b.queued > 0 {
-			p.write()
 		}
 		if b.sendErrs > 0 {
 			s.log.Debug().Err(os.NewSyscallError("sendmmsg", b.lastErr)).Int("answers", b.sendErrs).Msg("udp write failed")

@@ -268,12 +268,13 @@ func TestPacedReadAllocs(t *testing.T) {
 	conn := listen(t, "udp4", "127.0.0.1:0")
 	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	b := newTestBatchConn(t, conn)
-	p, err := newPacer(conn, b, 100*time.Microsecond)
+	w, err := b.waiter(100 * time.Microsecond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.release()
-	if err := p.setPaced(true); err != nil {
+	defer w.Release()
+	conn.Close()
+	if err := w.SetPaced(true); err != nil {
 		t.Fatal(err)
 	}
 	h := s.newHandler()
@@ -289,21 +290,24 @@ func TestPacedReadAllocs(t *testing.T) {
 			c.conn.WriteToUDPAddrPort(pkt, to)
 		}
 		for got := 0; got < len(pkts); {
-			n, err := p.read()
-			if err != nil {
+			b.got, b.err = 0, nil
+			if err := w.Wait(); err != nil {
 				t.Fatal(err)
 			}
-			got += n
-			b.answerAll(h, n, epochOf(s.now()))
-			p.write()
+			if err := w.Count(b.got, false); err != nil {
+				t.Fatal(err)
+			}
+			got += b.got
+			b.answerAll(h, b.got, epochOf(s.now()))
+			b.writeTo(w.Socket())
 		}
 		for range pkts {
 			c.conn.ReadFromUDPAddrPort(buf)
 		}
 	}
 	round()
-	if !p.paced {
-		t.Fatal("the pacer left pacing under load")
+	if !w.Paced() {
+		t.Fatal("the waiter left pacing under load")
 	}
 	if n := testing.AllocsPerRun(200, round); n != 0 {
 		t.Errorf("%v allocations per round of 8 announces, want 0", n)
