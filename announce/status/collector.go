@@ -15,6 +15,7 @@ type collector struct {
 	src *Sources
 
 	announces, scrapes, scraped, failures, connects     *prometheus.Desc
+	pacedReads                                          *prometheus.Desc
 	badIDs                                              *prometheus.Desc
 	torrents, peers, budget, turnedAway, announceTime   *prometheus.Desc
 	flushTime, flushBytes, flushTorrents, flushFailures *prometheus.Desc
@@ -36,6 +37,7 @@ func newCollector(src *Sources) *collector {
 		failures:      d("failures_total", "Announces, scrapes and UDP packets refused, by protocol and reason.", "protocol", "reason"),
 		connects:      d("udp_connects_total", "UDP connect requests answered."),
 		badIDs:        d("udp_bad_connection_ids_total", "UDP announces and scrapes with a connection id that is not valid."),
+		pacedReads:    d("udp_paced_reads_total", "UDP reads made after waiting for a window (--udp-window): busy readers pacing."),
 		torrents:      d("torrents", "Torrents held, by mode and origin.", "mode", "origin"),
 		peers:         d("peers", "Peers held, by mode, address family and role.", "mode", "family", "role"),
 		budget:        d("peer_budget", "The peer budget (--max-peers-total)."),
@@ -62,7 +64,7 @@ func newCollector(src *Sources) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.announces, c.scrapes, c.scraped, c.failures, c.connects, c.badIDs,
+	for _, d := range []*prometheus.Desc{c.announces, c.scrapes, c.scraped, c.failures, c.connects, c.pacedReads, c.badIDs,
 		c.torrents, c.peers, c.budget, c.turnedAway, c.announceTime, c.flushTime, c.flushBytes,
 		c.flushTorrents, c.flushFailures, c.lastFlush, c.dbSize, c.openConns, c.refusedConns, c.build} {
 		ch <- d
@@ -105,6 +107,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.hasUDP {
 		counter(c.connects, s.udp.Connects)
+		counter(c.pacedReads, s.udp.PacedReads)
 		counter(c.badIDs, s.udp.Failures[tally.ReasonBadConnectionID])
 	}
 	for _, m := range everyMode {

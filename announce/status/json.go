@@ -36,6 +36,8 @@ type Stats struct {
 	Failures map[string]map[string]uint64 `json:"failures"`
 	// UDPConnects counts answered UDP connects.
 	UDPConnects uint64 `json:"udp_connects"`
+	// UDPPacedReads counts UDP reads made after waiting for a window.
+	UDPPacedReads uint64 `json:"udp_paced_reads"`
 	// Modes holds each mode's torrents (by origin) and peers (by role).
 	Modes map[string]ModeStats `json:"modes"`
 	// PeerBudget and PeerBudgetRefusals: --max-peers-total and the new
@@ -92,6 +94,7 @@ func (s *Server) stats() *Stats {
 		Scrapes:            map[string]uint64{},
 		Failures:           map[string]map[string]uint64{},
 		UDPConnects:        snap.udp.Connects,
+		UDPPacedReads:      snap.udp.PacedReads,
 		Modes:              map[string]ModeStats{},
 		PeerBudget:         snap.store.PeerBudget,
 		PeerBudgetRefusals: snap.store.TurnedAway,

@@ -110,7 +110,10 @@ func (c *Counts) Observe(start time.Time) {
 // Totals is the sum of a Set's stripes.
 type Totals struct {
 	Scrapes, Connects uint64
-	Failures          [NumReasons]uint64
+	// PacedReads counts UDP reads made after waiting for a window (a busy
+	// reader pacing, --udp-window); the UDP server fills it.
+	PacedReads uint64
+	Failures   [NumReasons]uint64
 	// Latency holds the sampled announce times per bucket (not
 	// cumulative; the last is past every bound) and their sum in seconds.
 	Latency    [len(LatencyBounds) + 1]uint64

@@ -225,6 +225,8 @@ func TestMetricsAndStatsJSONCountExactly(t *testing.T) {
 		{"johnlocke_failures_total", []string{"protocol=udp", "reason=bad_connection_id"}, 1},
 		{"johnlocke_failures_total", []string{"protocol=udp", "reason=malformed"}, 0},
 		{"johnlocke_udp_connects_total", nil, 1},
+		// Three datagrams are far below two per window: no read paced.
+		{"johnlocke_udp_paced_reads_total", nil, 0},
 		{"johnlocke_udp_bad_connection_ids_total", nil, 1},
 		{"johnlocke_torrents", []string{"mode=large", "origin=organic"}, 2},
 		{"johnlocke_torrents", []string{"mode=large", "origin=imported"}, 0},
@@ -293,12 +295,13 @@ func TestMetricsAndStatsJSONCountExactly(t *testing.T) {
 
 // statusJSON is the part of /stats.json the tests read.
 type statusJSON struct {
-	Version     string                                  `json:"version"`
-	Announces   map[string]map[string]map[string]uint64 `json:"announces"`
-	Scrapes     map[string]uint64                       `json:"scrapes"`
-	Failures    map[string]map[string]uint64            `json:"failures"`
-	UDPConnects uint64                                  `json:"udp_connects"`
-	Modes       map[string]struct {
+	Version       string                                  `json:"version"`
+	Announces     map[string]map[string]map[string]uint64 `json:"announces"`
+	Scrapes       map[string]uint64                       `json:"scrapes"`
+	Failures      map[string]map[string]uint64            `json:"failures"`
+	UDPConnects   uint64                                  `json:"udp_connects"`
+	UDPPacedReads uint64                                  `json:"udp_paced_reads"`
+	Modes         map[string]struct {
 		Torrents map[string]int64 `json:"torrents"`
 		Seeders  int64            `json:"seeders"`
 		Leechers int64            `json:"leechers"`
@@ -437,5 +440,33 @@ func TestMetricsCountRefusedConnections(t *testing.T) {
 	}
 	if got := metricValue(t, scrapeMetrics(t, s.status), "johnlocke_http_refused_connections_total", "cap=global"); got != 0 {
 		t.Errorf("refused by the global cap %v, want 0", got)
+	}
+}
+
+// TestBusyUDPReaderPaces loads serve over UDP with the binary's own load
+// generator (16 clients, as fast as answered, far over two datagrams per
+// 200 µs window): its readers must pace, and /metrics and /stats.json must
+// say so; with --udp-window 0 they never do.
+func TestBusyUDPReaderPaces(t *testing.T) {
+	for _, window := range []string{"200us", "0"} {
+		t.Run("window "+window, func(t *testing.T) {
+			dir := t.TempDir()
+			s := startServer(t, "--db", dir+"/t.db", "--locked=false", "--max-torrents-per-ip", "0", "--udp-window", window)
+			r := run(t, nil, "loadtest", "--addr", s.udp, "--protocol", "udp", "--duration", "1s", "--torrents", "100", "--peers", "2000")
+			if r.code != 0 || !strings.Contains(r.stdout, " errors=0 ") {
+				t.Fatalf("loadtest: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			paced := metricValue(t, scrapeMetrics(t, s.status), "johnlocke_udp_paced_reads_total")
+			st := readStatsJSON(t, s.status)
+			if float64(st.UDPPacedReads) < paced {
+				t.Errorf("stats.json udp_paced_reads %d, /metrics %v before it", st.UDPPacedReads, paced)
+			}
+			if window == "0" && paced != 0 {
+				t.Errorf("%v paced reads with --udp-window 0", paced)
+			}
+			if window != "0" && paced == 0 {
+				t.Errorf("no paced read under load:\n%s", r.stdout)
+			}
+		})
 	}
 }
