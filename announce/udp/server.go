@@ -64,11 +64,12 @@ type Config struct {
 // 10,000 a second at 200 µs, so a quiet tracker answers each one at once.
 // Measured on a 2-CPU virtual machine, tracker pinned to one CPU, 40,000
 // announces/s from 16 independent clients (10,000 torrents, 200,000 peers),
-// tracker CPU per announce against reading whenever a datagram waits: 7.5 and
-// 9.0 µs against 9.6 and 11.2 at 200 µs; 6.6 and 8.1 at 300 µs, where p99
-// doubled to about a millisecond; 100 µs gathered too few to gain. p50 rises
-// by about 90 µs (to about 200), p99 stayed within the runs' spread (360-460
-// µs, opentracker's 370-440 in the same runs).
+// tracker CPU per announce in one run: 7.5 and 9.0 µs at 200 µs against 9.6
+// and 11.2 reading whenever a datagram waits (opentracker 12.2 and 13.8);
+// 6.6 and 8.1 at 300 µs, where p99 doubled to about a millisecond. In
+// compare.sh at 200 µs: 0.58-0.65 of opentracker's CPU, against 0.73-0.84
+// before. p50 rises by about 90 µs (to about 200); p99 stayed within the
+// runs' spread of opentracker's (0.63-1.02 of it in compare.sh).
 const DefaultWindow = 200 * time.Microsecond
 
 // Server answers UDP tracker requests on the sockets given to Serve.
