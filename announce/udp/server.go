@@ -66,10 +66,10 @@ type Config struct {
 // announces/s from 16 independent clients (10,000 torrents, 200,000 peers),
 // tracker CPU per announce in one run: 7.5 and 9.0 µs at 200 µs against 9.6
 // and 11.2 reading whenever a datagram waits (opentracker 12.2 and 13.8);
-// 6.6 and 8.1 at 300 µs, where p99 doubled to about a millisecond. In
-// compare.sh at 200 µs: 0.58-0.65 of opentracker's CPU, against 0.73-0.84
-// before. p50 rises by about 90 µs (to about 200); p99 stayed within the
-// runs' spread of opentracker's (0.63-1.02 of it in compare.sh).
+// 6.6 and 8.1 at 300 µs, where p99 doubled to about a millisecond. In two
+// compare.sh runs at 200 µs: 0.49-0.68 of opentracker's CPU, against
+// 0.73-0.84 before. p50 rises by about 100 µs (to about 210); p99 stayed
+// within the runs' spread of opentracker's (0.63-1.10 of it).
 const DefaultWindow = 200 * time.Microsecond
 
 // Server answers UDP tracker requests on the sockets given to Serve.
