@@ -88,7 +88,7 @@ func TestWaiterPacesOnRateAndStops(t *testing.T) {
 	if err := w.Wait(); err != nil || *read != 2 {
 		t.Fatalf("paced Wait: %v, %d read", err, *read)
 	}
-	// more: the next Wait does not wait for the window.
+	// more (see TestMoreSkipsTheWindow): the next Wait reads at once.
 	if err := w.Count(1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -146,4 +146,33 @@ func TestReleaseFreesThePort(t *testing.T) {
 		t.Fatalf("the port is still held after Release: %v", err)
 	}
 	c.Close()
+}
+
+// TestMoreSkipsTheWindow: after a round that left work waiting (a full
+// batch), Wait reads at once instead of waiting for the window. The window
+// is an hour, so without the skip Wait would not return within the bound.
+func TestMoreSkipsTheWindow(t *testing.T) {
+	w, addr, read := socketWaiter(t, time.Hour)
+	if err := w.SetPaced(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Count(1, true); err != nil {
+		t.Fatal(err)
+	}
+	if !w.Paced() {
+		t.Fatal("the Waiter stopped pacing")
+	}
+	sendTo(t, addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- w.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || *read != 1 {
+			t.Fatalf("Wait: %v, %d read", err, *read)
+		}
+	case <-time.After(5 * time.Second):
+		w.Stop()
+		<-done
+		t.Fatal("Wait waited for the window after a full round")
+	}
 }

@@ -159,10 +159,11 @@ func TestNoWindowNeverPaces(t *testing.T) {
 	}
 }
 
-// TestFullBatchesDoNotWait: more datagrams than one read takes, sent at
-// once to a reader pacing on a long window, are all answered; the reader
-// reads again at once after a full batch instead of waiting.
-func TestFullBatchesDoNotWait(t *testing.T) {
+// TestBurstWhilePacingIsAnswered: more datagrams than one read takes
+// (three full batches and some), sent at once to a reader pacing on a long
+// window, are all answered, once each. That the read after a full batch
+// does not wait for the window is pace's TestMoreSkipsTheWindow.
+func TestBurstWhilePacingIsAnswered(t *testing.T) {
 	s, to, hash := pacedServer(t, 10*time.Millisecond)
 	runLoad(t, to, hash, 32, 100*time.Millisecond) // start pacing
 	if s.pacedReads.Load() == 0 {
