@@ -161,6 +161,12 @@ func sockaddr(t testing.TB, addr string) *unix.SockaddrInet4 {
 func oneShot(t testing.TB, sa *unix.SockaddrInet4, req, buf []byte) int {
 	fd := rawDial(t, sa)
 	defer unix.Close(fd)
+	return exchange(t, fd, req, buf)
+}
+
+// exchange sends req on fd and reads the answer into buf up to the
+// server's FIN.
+func exchange(t testing.TB, fd int, req, buf []byte) int {
 	if _, err := unix.Write(fd, req); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +183,17 @@ func oneShot(t testing.TB, sa *unix.SockaddrInet4, req, buf []byte) int {
 	}
 }
 
+// closingAnnounces serves fifty peers to every announce on ListenHTTP's
+// listener, and returns its address and an announce that asks for the
+// connection to be closed after its answer.
+func closingAnnounces(t testing.TB, cfg HTTPConfig) (*unix.SockaddrInet4, []byte) {
+	tr := newFakeTracker()
+	tr.peers4 = fiftyPeers().Peers4
+	_, addr := startListenHTTP(t, tr, cfg, 1)
+	req := strings.Replace(get(announceTarget("")), "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+	return sockaddr(t, addr), []byte(req)
+}
+
 // TestHTTPConnectionPerAnnounceAllocs checks that answering an announce
 // on a connection of its own allocates nothing in the server: no
 // net.Conn, no goroutine.
@@ -184,11 +201,7 @@ func TestHTTPConnectionPerAnnounceAllocs(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("allocation counts over TCP, with the pool intact")
 	}
-	tr := newFakeTracker()
-	tr.peers4 = fiftyPeers().Peers4
-	_, addr := startListenHTTP(t, tr, testConfig(), 1)
-	sa := sockaddr(t, addr)
-	req := []byte(strings.Replace(get(announceTarget("")), "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1))
+	sa, req := closingAnnounces(t, testConfig())
 	buf := make([]byte, 8192)
 	oneShot(t, sa, req, buf) // warm up: the pooled conn is built
 	if got := testing.AllocsPerRun(300, func() {
@@ -204,14 +217,61 @@ func TestHTTPConnectionPerAnnounceAllocs(t *testing.T) {
 // its own, as clients on the internet send them: connect, request,
 // answer, close (the client's side counted too).
 func BenchmarkHTTPAnnounceNewConnection(b *testing.B) {
-	tr := newFakeTracker()
-	tr.peers4 = fiftyPeers().Peers4
-	_, addr := startListenHTTP(b, tr, HTTPConfig{}, 1)
-	sa := sockaddr(b, addr)
-	req := []byte(strings.Replace(get(announceTarget("")), "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1))
+	sa, req := closingAnnounces(b, HTTPConfig{})
 	buf := make([]byte, 8192)
 	b.ReportAllocs()
 	for b.Loop() {
 		oneShot(b, sa, req, buf)
+	}
+}
+
+// TestClosingAnswerTakesTheFIN checks that an answer that ends its
+// connection leaves in one segment with the FIN. The client then takes
+// three segments in all: the SYN-ACK, the server kernel's ACK of the
+// request (a new connection acknowledges its first data at once), and the
+// answer with the FIN. Answer and FIN apart make four.
+func TestClosingAnswerTakesTheFIN(t *testing.T) {
+	sa, req := closingAnnounces(t, testConfig())
+	buf := make([]byte, 8192)
+	for i := range 20 {
+		fd := rawDial(t, sa)
+		got := exchange(t, fd, req, buf)
+		info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(buf[:got]), "HTTP/1.1 200") {
+			t.Fatalf("connection %d: answer %q", i, buf[:got])
+		}
+		if info.Segs_in > 3 {
+			t.Errorf("connection %d: the client took %d segments (%d with data), want 3: SYN-ACK, ACK, then the answer with the FIN", i, info.Segs_in, info.Data_segs_in)
+		}
+	}
+}
+
+// TestClosingAnswerBeforeUnreadBytes checks that a request whose
+// connection closes while more bytes wait unread still gets its answer:
+// the close resets such a connection, and an answer left for the close to
+// send would be thrown away with it.
+func TestClosingAnswerBeforeUnreadBytes(t *testing.T) {
+	tr := newFakeTracker()
+	_, addr := startListenHTTP(t, tr, testConfig(), 1)
+	sa := sockaddr(t, addr)
+	req := strings.Replace(get(announceTarget("")), "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
+	// More than the read buffer takes, so that bytes are left unread.
+	req += strings.Repeat("x", 2*ReadBufferSize)
+	fd := rawDial(t, sa)
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8192)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+		t.Fatalf("answer %q", buf[:n])
 	}
 }

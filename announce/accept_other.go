@@ -18,7 +18,7 @@ func (s *HTTPServer) acceptRaw(ctx context.Context, ln *rawTCPListener) error {
 }
 
 // writeRaw is never called: every connection has its net.Conn.
-func (c *conn) writeRaw([]byte) bool { return false }
+func (c *conn) writeRaw([]byte, bool) bool { return false }
 
 // shutdownRaw is never called here: connections are not served raw.
 func shutdownRaw(int) {}

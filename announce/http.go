@@ -449,8 +449,12 @@ type conn struct {
 	// pendingKeep says whether the connection carries on once pending is
 	// written.
 	pendingKeep bool
-	state       atomic.Int32
-	peer        peer // who is at the other end of the socket
+	// drained says that the raw socket held nothing more than the request
+	// being answered inline, so an answer that ends the connection may be
+	// left for the close to send (see writeRaw).
+	drained bool
+	state   atomic.Int32
+	peer    peer // who is at the other end of the socket
 
 	rbuf    [ReadBufferSize]byte
 	r, w    int // unread bytes are rbuf[r:w]
@@ -536,7 +540,7 @@ func (c *conn) flushPending() bool {
 	}
 	p := c.pending
 	c.pending = nil
-	return c.write(p) && c.pendingKeep
+	return c.write(p, !c.pendingKeep) && c.pendingKeep
 }
 
 // serve reads and answers requests until the connection is to be closed.
@@ -799,7 +803,7 @@ func (c *conn) handle(head []byte) bool {
 		var full []byte
 		if buf, full = c.scrape(buf, query, &h); full != nil {
 			s.log.Debug().Msg("http full scrape")
-			c.write(full)
+			c.write(full, true)
 			return false // the answer says Connection: close
 		}
 		s.log.Debug().Msg("http scrape")
@@ -1023,14 +1027,15 @@ func (c *conn) send(code int, buf []byte, keep, http10 bool, extra string) bool 
 	h = append(h, "\r\n"...)
 	start := headroom - len(h)
 	copy(buf[start:], h)
-	return c.write(buf[start:])
+	return c.write(buf[start:], !keep)
 }
 
 // write sends b, on the raw socket while the accepting goroutine answers
-// the connection, else through nc within WriteTimeout.
-func (c *conn) write(b []byte) bool {
+// the connection, else through nc within WriteTimeout. closing says that
+// the connection is closed once b is written.
+func (c *conn) write(b []byte, closing bool) bool {
 	if c.nc == nil {
-		return c.writeRaw(b)
+		return c.writeRaw(b, closing && c.drained)
 	}
 	timeout := c.srv.cfg.WriteTimeout
 	if len(b) > bigAnswer {
