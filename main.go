@@ -595,7 +595,7 @@ const (
 
 // serveConfig is everything `serve` runs with, every value checked. The
 // fields are named after serve's flags; parseServeConfig fills it from a
-// command line, and a test (or a config file) can fill it directly.
+// command line and a config file, and --print-config shows it.
 type serveConfig struct {
 	DB, Admin     string // the global --db and --admin
 	Verbose       bool
@@ -809,13 +809,131 @@ func durationIn(flag string, v, lo, hi time.Duration) error {
 	}
 }
 
-// serveCmd is `serve`: a checked config, then the tracker.
+// serveCmd is `serve`: a checked config, then the tracker, or with
+// --print-config the config alone.
 func serveCmd(c *cli.Context, stdout io.Writer) error {
 	cfg, err := parseServeConfig(c)
 	if err != nil {
 		return err
 	}
+	if c.Bool("print-config") {
+		return printConfig(cfg, stdout)
+	}
 	return serve(cfg, stdout)
+}
+
+// printConfigFlag is serve's --print-config. It is kept out of
+// withConfigFile: a file that turned it on would make every serve of that
+// file print and exit instead of serving.
+func printConfigFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "print-config",
+		Usage: "print the settings serve would run with (command line, --config file and environment, every value checked) as JSON, each under its flag's name, and exit without opening, binding or writing anything; the cluster secret is not printed, only \"cluster-secret-set\": true"}
+}
+
+// printedConfig is what --print-config prints. Each key is its flag's
+// name, which is also the config file's key, so the output reads against
+// --help and a value can be copied into the file. Durations are Go's
+// duration strings (10m0s, 200µs), which the flags and the file accept
+// back. Every key is always there, so that scripts need not tell a missing
+// key from a default; null is a value serve leaves to each mode.
+type printedConfig struct {
+	DB                 string   `json:"db"`
+	Admin              string   `json:"admin"`
+	Verbose            bool     `json:"verbose"`
+	HTTP               string   `json:"http"`
+	UDP                string   `json:"udp"`
+	UDPSockets         int      `json:"udp-sockets"`
+	UDPWindow          string   `json:"udp-window"`
+	Mode               string   `json:"mode"`
+	Dir                string   `json:"dir"`
+	Scan               bool     `json:"scan"`
+	ScanInterval       string   `json:"scan-interval"`
+	MaxTorrentSize     int64    `json:"max-torrent-size"` // bytes
+	Locked             bool     `json:"locked"`
+	MaxPeers           int      `json:"maxpeers"`
+	MaxTorrents        int      `json:"max-torrents"`
+	MaxTorrentsPerIP   int      `json:"max-torrents-per-ip"` // 0: no bound, as on the command line
+	MaxPeersTotal      int      `json:"max-peers-total"`
+	Interval           *string  `json:"interval"`     // null: each mode's own
+	MinInterval        *string  `json:"min-interval"` // null: each mode's own
+	FlushInterval      string   `json:"flush-interval"`
+	GCPercent          int      `json:"gc-percent"`
+	TrustedProxy       []string `json:"trusted-proxy"`
+	TrustedProxyHeader string   `json:"trusted-proxy-header"`
+	MaxConnsPerIP      int      `json:"max-conns-per-ip"`
+	RateLimit          int      `json:"rate-limit"` // 0: no limit
+	RateBurst          int      `json:"rate-burst"` // 0 without a rate limit
+	Daemon             bool     `json:"daemon"`
+	PidFile            string   `json:"pidfile"` // "": no pid file is written
+	LogFile            string   `json:"log-file"`
+	FullScrape         bool     `json:"full-scrape"`
+	FullScrapeInterval string   `json:"full-scrape-interval"`
+	Status             string   `json:"status"`
+	ClusterListen      string   `json:"cluster-listen"`
+	ClusterPeer        []string `json:"cluster-peer"`
+	ClusterSecretFile  string   `json:"cluster-secret-file"`
+	// ClusterSecretSet stands for the secret itself, which would let
+	// whoever reads the output join the cluster or forge connection ids.
+	ClusterSecretSet bool     `json:"cluster-secret-set"`
+	NodeName         string   `json:"node-name"`
+	ClusterNATS      []string `json:"cluster-nats"`
+}
+
+// printConfig writes cfg to stdout as --print-config shows it: the values
+// serve would use, defaults that depend on others worked out.
+func printConfig(cfg serveConfig, stdout io.Writer) error {
+	p := printedConfig{
+		DB: cfg.DB, Admin: admin.SocketPath(cfg.DB, cfg.Admin), Verbose: cfg.Verbose,
+		HTTP: cfg.HTTP, UDP: cfg.UDP, UDPSockets: cfg.UDPSockets, UDPWindow: cfg.UDPWindow.String(),
+		Mode: cfg.Mode.String(), Dir: cfg.Dir, Scan: cfg.Scan, ScanInterval: cfg.ScanInterval.String(),
+		MaxTorrentSize: cfg.MaxTorrentSize, Locked: cfg.Locked, MaxPeers: cfg.MaxPeers,
+		MaxTorrents: cfg.MaxTorrents, MaxPeersTotal: cfg.MaxPeersTotal,
+		FlushInterval: cfg.FlushInterval.String(), GCPercent: cfg.GCPercent,
+		TrustedProxy:       []string{},
+		TrustedProxyHeader: cfg.Wire.proxyHeader, MaxConnsPerIP: cfg.Wire.connsPerIP,
+		RateLimit: cfg.Wire.perSecond, RateBurst: cfg.Wire.burst,
+		Daemon: cfg.Daemon, PidFile: cfg.PidFile, LogFile: cfg.LogFile,
+		FullScrape: cfg.FullScrape, FullScrapeInterval: cfg.FullScrapeInterval.String(), Status: cfg.Status,
+		ClusterListen: cfg.Cluster.Listen, ClusterPeer: append([]string{}, cfg.Cluster.Peers...),
+		ClusterSecretFile: cfg.Cluster.SecretFile, ClusterSecretSet: len(cfg.Cluster.Secret) > 0,
+		NodeName: cfg.Cluster.NodeName, ClusterNATS: append([]string{}, cfg.Cluster.NATSURLs...),
+	}
+	// The store turns 0 into its default share and a negative value into
+	// no bound; printed as the flag means it.
+	switch {
+	case cfg.MaxTorrentsPerIP < 0:
+		p.MaxTorrentsPerIP = 0
+	case cfg.MaxTorrentsPerIP == 0:
+		p.MaxTorrentsPerIP = store.DefaultMaxTorrentsPerAddr(cfg.MaxTorrents)
+	default:
+		p.MaxTorrentsPerIP = cfg.MaxTorrentsPerIP
+	}
+	if cfg.Interval != 0 {
+		s := cfg.Interval.String()
+		p.Interval = &s
+	}
+	if cfg.MinInterval != 0 {
+		s := cfg.MinInterval.String()
+		p.MinInterval = &s
+	}
+	if cfg.KeepGOGC {
+		// serve would leave the collector as the runtime set it from
+		// $GOGC ("off" included); SetGCPercent is the only way to read
+		// that setting, so it is set back at once.
+		p.GCPercent = debug.SetGCPercent(100)
+		debug.SetGCPercent(p.GCPercent)
+	}
+	for _, prefix := range cfg.TrustedProxy {
+		p.TrustedProxy = append(p.TrustedProxy, prefix.String())
+	}
+	out, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("print config: %w", err)
+	}
+	if _, err := stdout.Write(append(out, '\n')); err != nil {
+		return fmt.Errorf("print config: %w", err)
+	}
+	return nil
 }
 
 // serve builds the tracker from cfg and runs it until SIGINT or SIGTERM.
@@ -1117,6 +1235,9 @@ type wireLimitsConfig struct {
 	proxyHeader string
 	connsPerIP  int
 	rate        *limit.Rate // nil: no rate limit; shared by HTTP and UDP
+	// perSecond and burst are what rate was made with (0 without one),
+	// kept for --print-config: a limit.Rate does not tell them.
+	perSecond, burst int
 }
 
 // wireLimits checks serve's per-address flags, each a usage error when out
@@ -1146,6 +1267,7 @@ func wireLimits(c *cli.Context) (wireLimitsConfig, error) {
 			burst = min(60*perSecond, limit.MaxBurst) // a minute's worth
 		}
 		w.rate = limit.NewRate(perSecond, burst, nil)
+		w.perSecond, w.burst = perSecond, burst
 	}
 	return w, nil
 }
@@ -1443,18 +1565,19 @@ func configFlag() cli.Flag {
 }
 
 // serveCommandFlags are serve's flags (the global ones, serveFlags and
-// --config), each wrapped so a config file can set it. The same slice
+// --config), each wrapped so a config file can set it, and
+// --print-config, which a file cannot set. The same slice
 // must go to the command and to loadConfigFile: altsrc applies file values
 // through the flag set each wrapped flag was applied to.
 func serveCommandFlags() []cli.Flag {
 	fs := append(globalFlags(), serveFlags()...)
-	return withConfigFile(append(fs, configFlag()))
+	return append(withConfigFile(append(fs, configFlag())), printConfigFlag())
 }
 
 // withConfigFile wraps every flag of fs with altsrc's flag of its type, so
 // that flags added to serveFlags later are covered without a list to keep
 // in step. A flag of a type altsrc has no wrapper for is left as it is;
-// TestEveryServeFlagFromConfig fails on it.
+// TestEveryServeFlagFromConfig (store/clitest) fails on it.
 func withConfigFile(fs []cli.Flag) []cli.Flag {
 	out := make([]cli.Flag, len(fs))
 	for i, f := range fs {
@@ -1515,8 +1638,9 @@ func loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
 				known[n] = true
 			}
 		}
-		// --config names the file; help is no setting.
-		for _, n := range []string{"config", "help", "h"} {
+		// --config names the file, --print-config is asked of one run
+		// (see printConfigFlag); help is no setting.
+		for _, n := range []string{"config", "print-config", "help", "h"} {
 			delete(known, n)
 		}
 		for _, k := range keys {
@@ -1788,12 +1912,13 @@ func clusterFlags() []cli.Flag {
 // clusterConfig is serve's cluster mode: Enabled false leaves every other
 // field empty and no NATS code runs.
 type clusterConfig struct {
-	Enabled  bool
-	Listen   string
-	Peers    []string
-	Secret   []byte
-	NodeName string
-	NATSURLs []string
+	Enabled    bool
+	Listen     string
+	Peers      []string
+	SecretFile string // where Secret was read, for --print-config
+	Secret     []byte
+	NodeName   string
+	NATSURLs   []string
 }
 
 // parseClusterConfig checks the cluster flags; a bad combination or value
@@ -1854,7 +1979,7 @@ func parseClusterConfig(c *cli.Context) (clusterConfig, error) {
 	if err != nil {
 		return cc, usageError("--cluster-secret-file: %v", err)
 	}
-	cc.Secret, cc.Enabled = secret, true
+	cc.SecretFile, cc.Secret, cc.Enabled = secretFile, secret, true
 	return cc, nil
 }
 

@@ -247,6 +247,13 @@ func Open(path string, cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// DefaultMaxTorrentsPerAddr is the bound a Config's MaxTorrentsPerAddr of
+// 0 stands for, given its MaxTorrents; exported so that serve can say what
+// it runs with (--print-config).
+func DefaultMaxTorrentsPerAddr(maxTorrents int) int {
+	return max(1, maxTorrents/torrentsPerAddrShare)
+}
+
 func newStore(db *DB, cfg Config) *Store {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -255,7 +262,7 @@ func newStore(db *DB, cfg Config) *Store {
 		cfg.MaxTorrents = DefaultMaxTorrents
 	}
 	if cfg.MaxTorrentsPerAddr == 0 {
-		cfg.MaxTorrentsPerAddr = max(1, cfg.MaxTorrents/torrentsPerAddrShare)
+		cfg.MaxTorrentsPerAddr = DefaultMaxTorrentsPerAddr(cfg.MaxTorrents)
 	}
 	if cfg.MaxPeersTotal <= 0 {
 		cfg.MaxPeersTotal = DefaultMaxPeersTotal

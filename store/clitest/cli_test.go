@@ -5,6 +5,7 @@ package clitest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -62,11 +63,28 @@ type result struct {
 
 func run(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
+	return runWithin(t, 0, env, args...)
+}
+
+// runWithin is run that kills the command after bound (0: never), for a
+// command that should exit at once but might serve instead: the test
+// fails instead of hanging.
+func runWithin(t *testing.T, bound time.Duration, env []string, args ...string) result {
+	t.Helper()
+	ctx := context.Background()
+	if bound > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, bound)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, binary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%v did not exit within %v: it serves", args, bound)
+	}
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

@@ -3,7 +3,6 @@ package clitest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -244,21 +243,9 @@ func TestCleanStopSaysStopped(t *testing.T) {
 // after a generous bound, which fails the test instead of hanging it.
 func runBounded(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t), args...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("%v did not exit: it serves", args)
-	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %v: %v", args, err)
-	}
-	return result{out.String(), errOut.String(), code}
+	return runWithin(t, exitBound, nil, args...)
 }
+
+// exitBound is how long a command that should exit at once may take
+// before runBounded calls it serving: generous, for a loaded machine.
+const exitBound = 30 * time.Second
