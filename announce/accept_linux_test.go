@@ -107,15 +107,37 @@ func TestHTTPConnectionPerAnnounce(t *testing.T) {
 	}
 }
 
+// TestHTTPMaxConns: at the cap, while every connection held is busy with
+// a request, a new connection is refused, and the busy one is answered.
+func TestHTTPMaxConns(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConns = 1
+	s, addr := startListenHTTP(t, newFakeTracker(), cfg, 1)
+	req := get(announceTarget(""))
+	first := dial(t, addr)
+	first.send(req[:20]) // a head begun: busy, not idle
+	waitConns(t, s, 1, busy)
+	second := dialFrom(t, "127.0.0.2", addr) // 127.0.0.1 holds its share, the one slot
+	second.send(req)
+	second.expectClosed()
+	first.send(req[20:])
+	if r := first.read(); r.status != 200 {
+		t.Errorf("first connection: %d", r.status)
+	}
+	if f := s.Figures(); f.RefusedGlobal != 1 || f.Reclaimed != 0 {
+		t.Errorf("refused %d and reclaimed %d connections, want 1 and 0", f.RefusedGlobal, f.Reclaimed)
+	}
+}
+
 // TestHTTPConnectionPerAnnounceCap checks that a connection answered
 // inline counts against MaxConns while it is served and is released after.
 func TestHTTPConnectionPerAnnounceCap(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxConns = 1
-	_, addr := startListenHTTP(t, newFakeTracker(), cfg, 1)
+	s, addr := startListenHTTP(t, newFakeTracker(), cfg, 1)
 	first := dial(t, addr)
-	first.send(get(announceTarget("")))
-	first.read() // kept alive: it holds the one slot
+	first.send(get(announceTarget(""))[:20]) // a head begun holds the one slot
+	waitConns(t, s, 1, busy)
 	second := dial(t, addr)
 	second.send(get(announceTarget("")))
 	second.expectClosed()

@@ -11,6 +11,9 @@ type HTTPFigures struct {
 	// away by the per-source cap (MaxConnsPerIP) and the global one
 	// (MaxConns).
 	RefusedPerSource, RefusedGlobal uint64
+	// Reclaimed counts the idle connections closed to make room for new
+	// ones at the global cap.
+	Reclaimed uint64
 }
 
 // Figures sums the server's counts.
@@ -21,5 +24,6 @@ func (s *HTTPServer) Figures() HTTPFigures {
 	s.mu.Unlock()
 	f.RefusedPerSource = s.refusedSource.Load()
 	f.RefusedGlobal = s.refusedGlobal.Load()
+	f.Reclaimed = s.reclaimed.Load()
 	return f
 }

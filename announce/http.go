@@ -2,12 +2,14 @@ package announce
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,6 +159,12 @@ type HTTPServer struct {
 	conns     map[*conn]struct{}
 	drained   chan struct{} // closed once closing and no connection is left
 	isDrained bool
+	// reclaiming counts the connections of conns that reclaimIdle has
+	// closed and that have not yet been untracked: their sockets are
+	// closed, so they no longer count against MaxConns. idleScratch is
+	// reclaimIdle's list, kept between calls.
+	reclaiming  int
+	idleScratch []idleConn
 
 	// quit is closed when shutdown begins, for the full scrape builder.
 	quit chan struct{}
@@ -178,8 +186,9 @@ type HTTPServer struct {
 	stripes    [httpStripes]*tally.Counts
 	nextStripe atomic.Uint32
 	// refusedSource and refusedGlobal count connections turned away by
-	// the per-source and the global caps (rare: plain atomics suffice).
-	refusedSource, refusedGlobal atomic.Uint64
+	// the per-source and the global caps, reclaimed the idle connections
+	// closed to make room at the global cap (rare: plain atomics suffice).
+	refusedSource, refusedGlobal, reclaimed atomic.Uint64
 }
 
 // httpStripes is how many count stripes HTTP connections share: enough
@@ -402,7 +411,7 @@ func (s *HTTPServer) track(addr netip.Addr, nc net.Conn, fd int) *conn {
 		return nil
 	}
 	s.mu.Lock()
-	if s.closing.Load() || len(s.conns) >= s.cfg.MaxConns {
+	if s.closing.Load() || len(s.conns)-s.reclaiming >= s.cfg.MaxConns && !s.reclaimIdle() {
 		full := !s.closing.Load()
 		s.mu.Unlock()
 		if full {
@@ -423,18 +432,69 @@ func (s *HTTPServer) track(addr netip.Addr, nc net.Conn, fd int) *conn {
 
 func (s *HTTPServer) untrack(c *conn) {
 	s.mu.Lock()
+	if c.reclaimed {
+		s.reclaiming--
+	}
 	delete(s.conns, c)
 	s.checkDrained()
 	s.mu.Unlock()
 	s.releaseSource(&c.peer)
 }
 
-// Connection states, for closing idle connections on shutdown without
-// cutting off a request in progress.
+// idleConn is a connection reclaimIdle found idle, and since when.
+type idleConn struct {
+	c     *conn
+	since int64
+}
+
+// reclaimIdle makes room at the connection cap by closing the connections
+// idle longest, and reports whether it closed any. Real clients announce
+// minutes apart; those that keep their connection alive (aria2 and
+// libcurl's users do) leave it idle until IdleTimeout, and at thousands of
+// announces a second such connections alone would fill the cap and turn
+// new clients away. A new client is worth more than a connection that
+// may never be used again, so the cap refuses a connection only when
+// every one it holds is busy with a request. It closes the oldest
+// 1/reclaimShare of the cap at once (at least one), so that its walk over
+// every connection is paid once per many admissions. s.mu must be held.
+func (s *HTTPServer) reclaimIdle() bool {
+	idle := s.idleScratch[:0]
+	for c := range s.conns {
+		if c.state.Load() == stateIdle && !c.reclaimed {
+			idle = append(idle, idleConn{c, c.idleSince.Load()})
+		}
+	}
+	n := min(len(idle), max(s.cfg.MaxConns/reclaimShare, 1))
+	if n < len(idle) {
+		slices.SortFunc(idle, func(a, b idleConn) int { return cmp.Compare(a.since, b.since) })
+	}
+	closed := 0
+	for _, ic := range idle[:n] {
+		// A connection whose request arrives meanwhile turns active
+		// and is left alone; one closed here finds its read failed.
+		if ic.c.state.CompareAndSwap(stateIdle, stateClosed) {
+			ic.c.reclaimed = true
+			ic.c.nc.Close()
+			closed++
+		}
+	}
+	clear(idle) // hold no conn past this call
+	s.idleScratch = idle[:0]
+	s.reclaiming += closed
+	s.reclaimed.Add(uint64(closed))
+	return closed > 0
+}
+
+// reclaimShare: reclaimIdle closes up to MaxConns/reclaimShare idle
+// connections at a time.
+const reclaimShare = 256
+
+// Connection states, for closing idle connections on shutdown or at the
+// cap without cutting off a request in progress.
 const (
 	stateActive int32 = iota // reading, handling or answering a request
 	stateIdle                // waiting for a request's first byte
-	stateClosed              // closed by Shutdown while idle
+	stateClosed              // closed by Shutdown or reclaimIdle while idle
 )
 
 // conn is one client connection and every buffer it needs, reused through
@@ -449,6 +509,10 @@ type conn struct {
 	// pendingKeep says whether the connection carries on once pending is
 	// written.
 	pendingKeep bool
+	// idleSince is when the connection last went idle (Unix ns), and
+	// reclaimed that reclaimIdle closed it (guarded by srv.mu).
+	idleSince atomic.Int64
+	reclaimed bool
 	// drained says that the raw socket held nothing more than the request
 	// being answered inline, so an answer that ends the connection may be
 	// left for the close to send (see writeRaw).
@@ -489,6 +553,8 @@ func (c *conn) start(nc net.Conn, fd int, p peer) {
 	c.fd = fd
 	c.pending, c.pendingKeep = nil, false
 	c.state.Store(stateActive)
+	c.idleSince.Store(0)
+	c.reclaimed = false
 	c.r, c.w, c.scanned = 0, 0, 0
 	c.peer = p
 }
@@ -593,20 +659,23 @@ func (c *conn) readHead(fresh bool) (int, bool) {
 				c.r = 0
 			}
 		} else {
-			// Between requests: idle, so Shutdown may close us.
+			// Between requests: idle, so Shutdown or reclaimIdle may
+			// close us.
+			now := time.Now()
+			c.idleSince.Store(now.UnixNano())
 			c.state.Store(stateIdle)
 			if s.closing.Load() {
 				c.state.CompareAndSwap(stateIdle, stateClosed)
 				return 0, false
 			}
 			if !fresh {
-				c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+				c.nc.SetReadDeadline(now.Add(s.cfg.IdleTimeout))
 			}
 			idle = true
 		}
 		n, err := c.nc.Read(c.rbuf[c.w:])
 		if idle && !c.state.CompareAndSwap(stateIdle, stateActive) {
-			return 0, false // Shutdown closed us
+			return 0, false // Shutdown or reclaimIdle closed us
 		}
 		c.w += n
 		if err != nil {

@@ -595,19 +595,60 @@ func TestHTTPNetHTTPClient(t *testing.T) {
 	}
 }
 
-func TestHTTPMaxConns(t *testing.T) {
+// TestHTTPMaxConnsReclaimsIdle: at the cap, a new connection is served in
+// place of the connection idle longest, which is closed; the other idle
+// ones keep working.
+func TestHTTPMaxConnsReclaimsIdle(t *testing.T) {
 	cfg := testConfig()
-	cfg.MaxConns = 1
-	_, addr := startServer(t, newFakeTracker(), cfg)
-	first := dial(t, addr)
-	first.send(get(announceTarget("")))
-	first.read() // the first connection is being served, so it is counted
-	second := dial(t, addr)
-	second.expectClosed()
-	first.send(get(announceTarget("")))
-	if r := first.read(); r.status != 200 {
-		t.Errorf("first connection: %d", r.status)
+	cfg.MaxConns = 4
+	cfg.MaxConnsPerIP = 2
+	s, addr := startServer(t, newFakeTracker(), cfg)
+	var held []*client
+	for i, from := range []string{"127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"} {
+		c := dialFrom(t, from, addr)
+		served(t, c, "a connection under the cap")
+		waitConns(t, s, i+1, idle) // one at a time, so the first is idle longest
+		held = append(held, c)
 	}
+	served(t, dialFrom(t, "127.0.0.4", addr), "a new client at the cap")
+	held[0].expectClosed()
+	for i, c := range held[1:] {
+		served(t, c, "idle connection "+strconv.Itoa(i+2))
+	}
+	if f := s.Figures(); f.Reclaimed != 1 || f.RefusedGlobal != 0 || f.OpenConns > 4 {
+		t.Errorf("reclaimed %d, refused %d, %d open; want 1, 0, at most 4", f.Reclaimed, f.RefusedGlobal, f.OpenConns)
+	}
+}
+
+// What waitConns waits for.
+const (
+	idle = iota // waiting for a request
+	busy        // has read part of a request
+)
+
+// waitConns waits until s holds n connections in state want. busy is for
+// servers on ListenHTTP's listeners: TCP_DEFER_ACCEPT accepts a
+// connection once its first bytes have come, so a connection with a
+// net.Conn (not served inline) that is not idle is reading the rest of a
+// head it has begun.
+func waitConns(t testing.TB, s *HTTPServer, n, want int) {
+	t.Helper()
+	for range 1000 {
+		got := 0
+		s.mu.Lock()
+		for c := range s.conns {
+			st := c.state.Load()
+			if want == idle && st == stateIdle || want == busy && st == stateActive && c.nc != nil {
+				got++
+			}
+		}
+		s.mu.Unlock()
+		if got == n {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("the server never held %d connections in state %d", n, want)
 }
 
 func TestHTTPPanicRecovered(t *testing.T) {

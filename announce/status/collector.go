@@ -20,6 +20,7 @@ type collector struct {
 	torrents, peers, budget, turnedAway, announceTime   *prometheus.Desc
 	flushTime, flushBytes, flushTorrents, flushFailures *prometheus.Desc
 	lastFlush, dbSize, openConns, refusedConns, build   *prometheus.Desc
+	reclaimedConns                                      *prometheus.Desc
 	// Cluster mode only.
 	nodesSeen, changesSent, changesApplied, batchesLost, lag *prometheus.Desc
 	changesDropped, changesRefused                           *prometheus.Desc
@@ -30,28 +31,29 @@ func newCollector(src *Sources) *collector {
 		return prometheus.NewDesc("johnlocke_"+name, help, labels, nil)
 	}
 	return &collector{
-		src:           src,
-		announces:     d("announces_total", "Announces answered, by protocol, the torrent's mode and the event.", "protocol", "mode", "event"),
-		scrapes:       d("scrapes_total", "Scrape requests answered, by protocol.", "protocol"),
-		scraped:       d("scraped_torrents_total", "Registered torrents that scrapes asked for, by the torrent's mode.", "mode"),
-		failures:      d("failures_total", "Announces, scrapes and UDP packets refused, by protocol and reason.", "protocol", "reason"),
-		connects:      d("udp_connects_total", "UDP connect requests answered."),
-		badIDs:        d("udp_bad_connection_ids_total", "UDP announces and scrapes with a connection id that is not valid."),
-		pacedReads:    d("udp_paced_reads_total", "UDP reads made after waiting for a window (--udp-window): busy readers pacing."),
-		torrents:      d("torrents", "Torrents held, by mode and origin.", "mode", "origin"),
-		peers:         d("peers", "Peers held, by mode, address family and role.", "mode", "family", "role"),
-		budget:        d("peer_budget", "The peer budget (--max-peers-total)."),
-		turnedAway:    d("peer_budget_refusals_total", "New peers the peer budget left unstored."),
-		announceTime:  d("announce_duration_seconds", "Time to handle an announce, from parsing to the answer built, one announce in 64 timed.", "protocol"),
-		flushTime:     d("flush_duration_seconds", "Time of the flushes that wrote something."),
-		flushBytes:    d("flush_written_bytes_total", "Swarm bytes the flushes wrote."),
-		flushTorrents: d("flush_written_torrents_total", "Torrent records the flushes wrote."),
-		flushFailures: d("flush_failures_total", "Flushes that failed (retried at the next interval)."),
-		lastFlush:     d("last_flush_timestamp_seconds", "Unix time of the last successful flush; 0 before any."),
-		dbSize:        d("database_size_bytes", "Size of the database file."),
-		openConns:     d("http_open_connections", "HTTP connections open now."),
-		refusedConns:  d("http_refused_connections_total", "HTTP connections refused by a cap: per_source (--max-conns-per-ip) or global.", "cap"),
-		build:         d("build_info", "Always 1; the labels name the build.", "version", "goversion"),
+		src:            src,
+		announces:      d("announces_total", "Announces answered, by protocol, the torrent's mode and the event.", "protocol", "mode", "event"),
+		scrapes:        d("scrapes_total", "Scrape requests answered, by protocol.", "protocol"),
+		scraped:        d("scraped_torrents_total", "Registered torrents that scrapes asked for, by the torrent's mode.", "mode"),
+		failures:       d("failures_total", "Announces, scrapes and UDP packets refused, by protocol and reason.", "protocol", "reason"),
+		connects:       d("udp_connects_total", "UDP connect requests answered."),
+		badIDs:         d("udp_bad_connection_ids_total", "UDP announces and scrapes with a connection id that is not valid."),
+		pacedReads:     d("udp_paced_reads_total", "UDP reads made after waiting for a window (--udp-window): busy readers pacing."),
+		torrents:       d("torrents", "Torrents held, by mode and origin.", "mode", "origin"),
+		peers:          d("peers", "Peers held, by mode, address family and role.", "mode", "family", "role"),
+		budget:         d("peer_budget", "The peer budget (--max-peers-total)."),
+		turnedAway:     d("peer_budget_refusals_total", "New peers the peer budget left unstored."),
+		announceTime:   d("announce_duration_seconds", "Time to handle an announce, from parsing to the answer built, one announce in 64 timed.", "protocol"),
+		flushTime:      d("flush_duration_seconds", "Time of the flushes that wrote something."),
+		flushBytes:     d("flush_written_bytes_total", "Swarm bytes the flushes wrote."),
+		flushTorrents:  d("flush_written_torrents_total", "Torrent records the flushes wrote."),
+		flushFailures:  d("flush_failures_total", "Flushes that failed (retried at the next interval)."),
+		lastFlush:      d("last_flush_timestamp_seconds", "Unix time of the last successful flush; 0 before any."),
+		dbSize:         d("database_size_bytes", "Size of the database file."),
+		openConns:      d("http_open_connections", "HTTP connections open now."),
+		refusedConns:   d("http_refused_connections_total", "HTTP connections refused by a cap: per_source (--max-conns-per-ip) or global.", "cap"),
+		reclaimedConns: d("http_reclaimed_connections_total", "Idle keep-alive HTTP connections closed to make room for new ones at the global connection cap."),
+		build:          d("build_info", "Always 1; the labels name the build.", "version", "goversion"),
 
 		nodesSeen:      d("cluster_nodes_seen", "Other cluster nodes heard from within the liveness window (live)."),
 		changesSent:    d("cluster_changes_sent_total", "Peer and registry changes this node published to the cluster."),
@@ -66,7 +68,7 @@ func newCollector(src *Sources) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.announces, c.scrapes, c.scraped, c.failures, c.connects, c.pacedReads, c.badIDs,
 		c.torrents, c.peers, c.budget, c.turnedAway, c.announceTime, c.flushTime, c.flushBytes,
-		c.flushTorrents, c.flushFailures, c.lastFlush, c.dbSize, c.openConns, c.refusedConns, c.build} {
+		c.flushTorrents, c.flushFailures, c.lastFlush, c.dbSize, c.openConns, c.refusedConns, c.reclaimedConns, c.build} {
 		ch <- d
 	}
 	if c.src.Cluster != nil {
@@ -137,6 +139,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.openConns, float64(s.http.OpenConns))
 		counter(c.refusedConns, s.http.RefusedPerSource, "per_source")
 		counter(c.refusedConns, s.http.RefusedGlobal, "global")
+		counter(c.reclaimedConns, s.http.Reclaimed)
 	}
 	gauge(c.build, 1, c.src.Version, runtime.Version())
 	if c.src.Cluster != nil {

@@ -237,6 +237,7 @@ func TestMetricsAndStatsJSONCountExactly(t *testing.T) {
 		{"johnlocke_peer_budget_refusals_total", nil, 0},
 		{"johnlocke_http_refused_connections_total", []string{"cap=per_source"}, 0},
 		{"johnlocke_http_refused_connections_total", []string{"cap=global"}, 0},
+		{"johnlocke_http_reclaimed_connections_total", nil, 0},
 	} {
 		if got := metricValue(t, fams, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
