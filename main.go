@@ -366,7 +366,8 @@ func loadtestFlags() []cli.Flag {
 		&cli.IntFlag{Name: "numwant", Value: 50, Usage: "`N` sent as numwant with every announce"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "`SEED` of the workload"},
 		&cli.IntFlag{Name: "rate", Usage: "target `RATE` of announces per second overall (0: as fast as answered)"},
-		&cli.BoolFlag{Name: "no-keepalive", Usage: "HTTP: one connection per announce"},
+		&cli.BoolFlag{Name: "no-keepalive", Usage: "HTTP: one connection per announce, each asking the tracker to close it (Connection: close, as libtorrent sends)"},
+		&cli.BoolFlag{Name: "client-closes", Usage: "HTTP: one connection per announce, sent as keep-alive (as aria2 sends) and closed by the client after the answer"},
 		&cli.StringFlag{Name: "source", Usage: "local `ADDR` every worker sends from (e.g. 127.0.0.2), instead of one loopback address per worker"},
 	}
 }
@@ -378,18 +379,22 @@ func loadtestCmd(c *cli.Context, stdout io.Writer) error {
 		return usageError("loadtest takes no arguments")
 	}
 	cfg := loadgen.Config{
-		Addr:        c.String("addr"),
-		Protocol:    c.String("protocol"),
-		Path:        c.String("path"),
-		Concurrency: c.Int("concurrency"),
-		Duration:    c.Duration("duration"),
-		Requests:    c.Int64("requests"),
-		Torrents:    c.Int("torrents"),
-		Peers:       c.Int("peers"),
-		NumWant:     c.Int("numwant"),
-		Seed:        c.Uint64("seed"),
-		Rate:        c.Int("rate"),
-		NoKeepAlive: c.Bool("no-keepalive"),
+		Addr:         c.String("addr"),
+		Protocol:     c.String("protocol"),
+		Path:         c.String("path"),
+		Concurrency:  c.Int("concurrency"),
+		Duration:     c.Duration("duration"),
+		Requests:     c.Int64("requests"),
+		Torrents:     c.Int("torrents"),
+		Peers:        c.Int("peers"),
+		NumWant:      c.Int("numwant"),
+		Seed:         c.Uint64("seed"),
+		Rate:         c.Int("rate"),
+		NoKeepAlive:  c.Bool("no-keepalive"),
+		ClientCloses: c.Bool("client-closes"),
+	}
+	if cfg.NoKeepAlive && cfg.ClientCloses {
+		return usageError("--no-keepalive and --client-closes are two ways to close a connection; give one (see johnlocke loadtest --help)")
 	}
 	if src := c.String("source"); src != "" {
 		addr, err := netip.ParseAddr(src)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -679,7 +680,7 @@ func (c *conn) readHead(fresh bool) (int, bool) {
 		}
 		c.w += n
 		if err != nil {
-			if c.w > c.r && !errors.Is(err, net.ErrClosed) {
+			if c.w > c.r && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
 				s.log.Debug().Err(err).Int("buffered", c.w-c.r).Msg("http connection ended mid-request")
 			}
 			return 0, false

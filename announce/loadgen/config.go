@@ -87,6 +87,12 @@ type Config struct {
 	// ask the tracker to close it ("Connection: close"), as real clients
 	// announcing minutes apart do.
 	NoKeepAlive bool
+	// ClientCloses makes HTTP workers open a connection per announce
+	// without asking the tracker to close it (HTTP/1.1 keep-alive, as
+	// aria2 sends), and close it themselves after the answer: clients
+	// announcing minutes apart that keep their connection alive never
+	// reuse it. It excludes NoKeepAlive.
+	ClientCloses bool
 	// SingleSource turns off the per-worker loopback source addresses (see
 	// the package comment): every socket then uses the system's choice.
 	SingleSource bool

@@ -27,6 +27,8 @@ type fakeHTTP struct {
 	requests atomic.Int64
 	bad      atomic.Int64 // requests that are not well-formed announces
 
+	// closeAsked counts requests that asked for "Connection: close".
+	closeAsked atomic.Int64
 	mu         sync.Mutex
 	identities map[netip.AddrPort]bool // source address and announced port
 	hashes     map[string]int
@@ -117,6 +119,9 @@ func (f *fakeHTTP) serve(c net.Conn) {
 			}
 			if h == "\r\n" {
 				break
+			}
+			if strings.EqualFold(h, "Connection: close\r\n") {
+				f.closeAsked.Add(1)
 			}
 		}
 		n := f.requests.Add(1)

@@ -53,7 +53,7 @@ func newHTTPClient(g *run, src netip.Addr, s *stats) (*httpClient, error) {
 		host:    g.cfg.Addr,
 		req:     make([]byte, 0, 512),
 		buf:     make([]byte, httpBufferSize),
-		oneShot: g.cfg.NoKeepAlive,
+		oneShot: g.cfg.NoKeepAlive || g.cfg.ClientCloses,
 	}
 	c.dialer.Timeout = g.cfg.Timeout
 	if src.IsValid() {

@@ -369,17 +369,29 @@ func TestRequests(t *testing.T) {
 	}
 }
 
-func TestNoKeepAlive(t *testing.T) {
-	f := startFakeHTTP(t, httpBehaviour{})
-	r, err := Run(context.Background(), Config{
-		Addr: f.addr, Protocol: "http", Concurrency: 2, Duration: 200 * time.Millisecond, Peers: 100, NoKeepAlive: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkClean(t, r)
-	if r.Reconnects < r.Responses-2 || f.conns.Load() < r.Responses {
-		t.Errorf("%d reconnects, %d connections for %d answers; want one each", r.Reconnects, f.conns.Load(), r.Responses)
+// TestConnectionPerAnnounce: --no-keepalive and --client-closes open a
+// connection per announce; only the first asks the tracker to close it.
+func TestConnectionPerAnnounce(t *testing.T) {
+	for _, noKeepAlive := range []bool{true, false} {
+		f := startFakeHTTP(t, httpBehaviour{})
+		r, err := Run(context.Background(), Config{
+			Addr: f.addr, Protocol: "http", Concurrency: 2, Duration: 200 * time.Millisecond, Peers: 100,
+			NoKeepAlive: noKeepAlive, ClientCloses: !noKeepAlive,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkClean(t, r)
+		if r.Reconnects < r.Responses-2 || f.conns.Load() < r.Responses {
+			t.Errorf("no-keepalive %v: %d reconnects, %d connections for %d answers; want one each", noKeepAlive, r.Reconnects, f.conns.Load(), r.Responses)
+		}
+		want := int64(0)
+		if noKeepAlive {
+			want = f.requests.Load()
+		}
+		if asked := f.closeAsked.Load(); asked != want || f.requests.Load() == 0 {
+			t.Errorf("no-keepalive %v: %d of %d requests asked for Connection: close, want %d", noKeepAlive, asked, f.requests.Load(), want)
+		}
 	}
 }
 

@@ -152,6 +152,7 @@ func TestHelpAndUnknownSubcommand(t *testing.T) {
 		{[]string{"--help"}, 0, "johnlocke [global options] command"},
 		{[]string{"frobnicate"}, 2, ""},
 		{[]string{"help", "frobnicate"}, 2, ""},
+		{[]string{"loadtest", "--no-keepalive", "--client-closes"}, 2, ""},
 	}
 	for _, cmd := range []string{"serve", "import", "stats", "purge", "migrate", "loadtest"} {
 		tests = append(tests, struct {
