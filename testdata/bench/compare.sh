@@ -22,8 +22,12 @@
 # Protocols: "http" is one new TCP connection per announce (--no-keepalive),
 # as clients on the internet announce (minutes apart, past any idle
 # timeout; opentracker does not keep connections alive): the headline HTTP
-# rows. "http-keepalive" reuses each worker's connection, as a reverse
-# proxy with upstream keep-alive does. "udp" is BEP 15.
+# rows: each request says "Connection: close", as libtorrent's do.
+# "http-clientcloses" is a new connection per announce too, but sent as
+# keep-alive and closed by the client after the answer, as aria2's and
+# other libcurl users' are. "http-keepalive" reuses each worker's
+# connection, as a reverse proxy with upstream keep-alive does. "udp" is
+# BEP 15.
 #
 # Registration: opentracker (Debian's build is whitelist-only) gets the
 # infohash list as its whitelist; johnlocke runs with --locked=false
@@ -37,7 +41,7 @@
 #
 # Knobs (environment variables, defaults in brackets):
 #   TRACKERS      trackers to run ["opentracker johnlocke-large johnlocke-surge"]
-#   PROTOCOLS     ["udp http http-keepalive"]
+#   PROTOCOLS     ["udp http http-clientcloses http-keepalive"]
 #   WORKLOADS     torrents:peers pairs for the throughput runs
 #                 ["10000:200000 1000:100000"]
 #   CONCURRENCY   load generator workers (UDP sockets, HTTP connections) [16]
@@ -72,7 +76,7 @@
 #   LOADGEN       load generator command [the johnlocke binary + " loadtest"]
 #   KEEP          1 keeps the work directory (logs, lists) [0]
 #
-# With the defaults a run takes about 20 minutes: per workload, tracker
+# With the defaults a run takes about 15 minutes: per workload, tracker
 # and protocol REPEAT+1 runs of DURATION, then the memory runs.
 #
 # Every run is bounded by timeout(1); the trap stops only the processes
@@ -80,7 +84,7 @@
 set -euo pipefail
 
 : "${TRACKERS:=opentracker johnlocke-large johnlocke-surge}"
-: "${PROTOCOLS:=udp http http-keepalive}"
+: "${PROTOCOLS:=udp http http-clientcloses http-keepalive}"
 : "${WORKLOADS:=10000:200000 1000:100000}"
 : "${CONCURRENCY:=16}"
 : "${FIXED_UDP_CONCURRENCY:=16}"
@@ -165,7 +169,7 @@ for wl in $WORKLOADS; do
 	[[ $wl =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "WORKLOADS: $wl is not torrents:peers"
 done
 for proto in $PROTOCOLS; do
-	[[ $proto == udp || $proto == http || $proto == http-keepalive ]] || die "PROTOCOLS: unknown $proto"
+	[[ $proto == udp || $proto == http || $proto == http-clientcloses || $proto == http-keepalive ]] || die "PROTOCOLS: unknown $proto"
 done
 clk_tck=$(getconf CLK_TCK)
 
@@ -336,6 +340,7 @@ loadtest() {
 	local wire=(--protocol "$proto")
 	case $proto in
 	http) wire=(--protocol http --no-keepalive) ;;
+	http-clientcloses) wire=(--protocol http --client-closes) ;;
 	http-keepalive) wire=(--protocol http) ;;
 	esac
 	timeout --kill-after=5 $((secs + 60)) taskset -c "$LOADGEN_CPUS" "${loadgen[@]}" \
@@ -484,7 +489,7 @@ done
 	echo "host: $(uname -srm), $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 	echo "trackers on CPU $TRACKER_CPUS, load generator on CPU $LOADGEN_CPUS; $CONCURRENCY workers ($FIXED_UDP_CONCURRENCY in fixed-rate UDP runs, $UDP_PACED_CONCURRENCY in half-peak ones);" \
 		"best of $REPEAT peak runs of ${DURATION}s; fixed rates ${FIXED_HTTP_RATE}/s HTTP, ${FIXED_UDP_RATE}/s UDP; seed $SEED"
-	echo "http: a new TCP connection per announce (as clients send them); http-keepalive: each worker's connection reused (as behind a reverse proxy)"
+	echo "http: a new TCP connection per announce, asking to be closed (as libtorrent's); http-clientcloses: the same sent as keep-alive, closed by the client (as aria2's); http-keepalive: each worker's connection reused (as behind a reverse proxy)"
 	header=$(printf '%-48s' metric)
 	for t in $TRACKERS; do
 		header+=$(printf ' %16s' "$t")
