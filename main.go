@@ -553,6 +553,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "`CIDR` (or address) of a reverse proxy whose --trusted-proxy-header is believed (repeatable)"},
 		&cli.StringFlag{Name: "trusted-proxy-header", Value: announce.DefaultTrustedProxyHeader, Usage: "the one header, `NAME`, a trusted proxy reports the client's address in (X-Real-IP behind nginx's proxy_set_header X-Real-IP $remote_addr)"},
 		&cli.IntFlag{Name: "max-conns-per-ip", Value: announce.DefaultMaxConnsPerIP, Usage: "`N` HTTP connections one IPv4 address or IPv6 /64 may hold at once (trusted proxies exempt)"},
+		&cli.StringFlag{Name: "http-keepalive", Value: announce.KeepAliveOn.String(), Usage: "which HTTP connections stay open after an answer, `MODE`: on (any whose request allows it), off (none, as opentracker), proxies (only --trusted-proxy ones)"},
 		&cli.IntFlag{Name: "rate-limit", DefaultText: "0, no limit", Usage: "`N` announces and scrapes per second per IPv4 address or IPv6 /64, HTTP and UDP together"},
 		&cli.IntFlag{Name: "rate-burst", DefaultText: "60 × --rate-limit", Usage: "`N` requests a source may make at once before --rate-limit paces it"},
 		&cli.BoolFlag{Name: "daemon", Usage: "detach and run in the background, writing --pidfile"},
@@ -628,10 +629,12 @@ type serveConfig struct {
 	// Wire holds the per-source bounds both listeners apply: connections
 	// per address, the one proxy header believed, and one rate limiter
 	// shared by HTTP and UDP.
-	Wire    wireLimitsConfig
-	Daemon  bool
-	PidFile string // "" writes no pid file
-	LogFile string // "" logs to stdout
+	Wire wireLimitsConfig
+	// HTTPKeepAlive says which HTTP connections stay open after an answer.
+	HTTPKeepAlive announce.KeepAlive
+	Daemon        bool
+	PidFile       string // "" writes no pid file
+	LogFile       string // "" logs to stdout
 	// FullScrape makes /scrape without an infohash answer with every
 	// torrent, rebuilt at most every FullScrapeInterval.
 	FullScrape         bool
@@ -766,6 +769,9 @@ func parseServeConfig(c *cli.Context) (serveConfig, error) {
 	if cfg.Wire, err = wireLimits(c); err != nil {
 		return cfg, err
 	}
+	if cfg.HTTPKeepAlive, err = announce.ParseKeepAlive(c.String("http-keepalive")); err != nil {
+		return cfg, usageError("--http-keepalive: %v", err)
+	}
 	if cfg.Cluster, err = parseClusterConfig(c); err != nil {
 		return cfg, err
 	}
@@ -866,6 +872,7 @@ type printedConfig struct {
 	TrustedProxy       []string `json:"trusted-proxy"`
 	TrustedProxyHeader string   `json:"trusted-proxy-header"`
 	MaxConnsPerIP      int      `json:"max-conns-per-ip"`
+	HTTPKeepAlive      string   `json:"http-keepalive"`
 	RateLimit          int      `json:"rate-limit"` // 0: no limit
 	RateBurst          int      `json:"rate-burst"` // 0 without a rate limit
 	Daemon             bool     `json:"daemon"`
@@ -895,7 +902,7 @@ func printConfig(cfg serveConfig, stdout io.Writer) error {
 		MaxTorrents: cfg.MaxTorrents, MaxPeersTotal: cfg.MaxPeersTotal,
 		FlushInterval: cfg.FlushInterval.String(), GCPercent: cfg.GCPercent,
 		TrustedProxy:       []string{},
-		TrustedProxyHeader: cfg.Wire.proxyHeader, MaxConnsPerIP: cfg.Wire.connsPerIP,
+		TrustedProxyHeader: cfg.Wire.proxyHeader, MaxConnsPerIP: cfg.Wire.connsPerIP, HTTPKeepAlive: cfg.HTTPKeepAlive.String(),
 		RateLimit: cfg.Wire.perSecond, RateBurst: cfg.Wire.burst,
 		Daemon: cfg.Daemon, PidFile: cfg.PidFile, LogFile: cfg.LogFile,
 		FullScrape: cfg.FullScrape, FullScrapeInterval: cfg.FullScrapeInterval.String(), Status: cfg.Status,
@@ -1148,6 +1155,7 @@ func serve(cfg serveConfig, stdout io.Writer) (err error) {
 			TrustedProxies:     cfg.TrustedProxy,
 			TrustedProxyHeader: cfg.Wire.proxyHeader,
 			MaxConnsPerIP:      cfg.Wire.connsPerIP,
+			KeepAlive:          cfg.HTTPKeepAlive,
 			RateLimit:          cfg.Wire.rate,
 			FullScrape:         cfg.FullScrape,
 			FullScrapeInterval: cfg.FullScrapeInterval,

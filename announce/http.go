@@ -102,6 +102,9 @@ type HTTPConfig struct {
 	// FullScrapeInterval is how often, at most, the full scrape answer is
 	// rebuilt.
 	FullScrapeInterval time.Duration
+	// KeepAlive says which connections stay open after an answer
+	// (KeepAliveOn, the zero value: any whose request allows it).
+	KeepAlive KeepAlive
 }
 
 func (c HTTPConfig) withDefaults() HTTPConfig {
@@ -888,7 +891,7 @@ func (c *conn) handle(head []byte) bool {
 	c.wbuf = buf[:0] // keep a buffer that had to grow
 	// Decided after the handler ran: a request that was in progress when
 	// Shutdown began is answered with Connection: close.
-	keep := h.keepAlive && !s.closing.Load()
+	keep := h.keepAlive && !s.closing.Load() && s.cfg.KeepAlive.keeps(&c.peer)
 	return c.send(200, buf, keep, h.http10, "") && keep
 }
 

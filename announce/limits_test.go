@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -246,5 +247,56 @@ func TestAppendRateLimited(t *testing.T) {
 	buf := make([]byte, 0, 128)
 	if n := testing.AllocsPerRun(100, func() { AppendRateLimited(buf, time.Hour) }); n != 0 {
 		t.Errorf("%v allocations, want 0", n)
+	}
+}
+
+// TestHTTPKeepAlivePolicy: --http-keepalive off closes every connection
+// after its answer, proxies keeps only trusted proxies' open, on keeps any
+// whose request allows it.
+func TestHTTPKeepAlivePolicy(t *testing.T) {
+	for _, tt := range []struct {
+		policy               KeepAlive
+		keepProxy, keepOther bool
+	}{
+		{KeepAliveOn, true, true},
+		{KeepAliveOff, false, false},
+		{KeepAliveProxies, true, false},
+	} {
+		cfg := testConfig()
+		cfg.KeepAlive = tt.policy
+		cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}
+		cfg.TrustedProxyHeader = "X-Real-IP"
+		_, addr := startServer(t, newFakeTracker(), cfg)
+		for _, from := range []struct {
+			addr, header string
+			keep         bool
+		}{
+			{"127.0.0.2", "X-Real-IP: 198.51.100.7\r\n", tt.keepProxy},
+			{"127.0.0.3", "", tt.keepOther},
+		} {
+			c := dialFrom(t, from.addr, addr)
+			req := strings.Replace(get(announceTarget("")), "\r\n\r\n", "\r\n"+from.header+"\r\n", 1)
+			c.send(req)
+			r := c.read()
+			if r.status != 200 || r.close == from.keep {
+				t.Fatalf("%v from %s: status %d, Connection: close %v; want 200, kept alive %v", tt.policy, from.addr, r.status, r.close, from.keep)
+			}
+			if from.keep {
+				served(t, c, tt.policy.String()+" kept alive")
+			} else {
+				c.expectClosed()
+			}
+		}
+	}
+}
+
+func TestParseKeepAlive(t *testing.T) {
+	for _, k := range []KeepAlive{KeepAliveOn, KeepAliveOff, KeepAliveProxies} {
+		if got, err := ParseKeepAlive(k.String()); err != nil || got != k {
+			t.Errorf("ParseKeepAlive(%q) = %v, %v", k.String(), got, err)
+		}
+	}
+	if _, err := ParseKeepAlive("yes"); err == nil {
+		t.Error("ParseKeepAlive(\"yes\") took it")
 	}
 }

@@ -113,6 +113,7 @@ func TestBadFlagValuesExit2(t *testing.T) {
 		{[]string{"--udp-sockets", "0"}, "--udp-sockets"},
 		{[]string{"--udp-window", "-1ms"}, "--udp-window"},
 		{[]string{"--udp-window", "20ms"}, "--udp-window"},
+		{[]string{"--http-keepalive", "yes"}, "--http-keepalive"},
 		{[]string{"--http", ":99999"}, "--http"},
 		{[]string{"--udp", "127.0.0.1:70000"}, "--udp"},
 		{[]string{"--udp", "127.0.0.1"}, "--udp"},
