@@ -68,7 +68,7 @@ func (s *HTTPServer) rawListener(ln net.Listener) *rawTCPListener {
 // waits for a client (the socket is non-blocking). A connection that is
 // not done after one read (a partial head, nothing yet, keep-alive, an
 // answer the socket did not take whole) is handed to a goroutine of its
-// own as a net.Conn and served as acceptConns serves every connection,
+// own (handOff) and served as acceptConns serves every connection,
 // under the same timeouts. The kernel's own work is then most of the
 // cost, and writeRaw trims it: the answer and the FIN leave in one
 // segment.
@@ -299,9 +299,11 @@ func (socketFile) RemoteAddr() net.Addr { return nil }
 //
 // Only an answer to a drained socket may wait so (see conn.drained): a
 // close that finds unread bytes resets the connection and throws away
-// what was not sent. A client that sends more after asking for the close
-// loses the answer to that reset; it would lose it to the same reset
-// anyway if those bytes came before the answer was sent.
+// what was not sent. A socket that held more than the request gets its
+// answer written at once, and the client reads it before the reset
+// (TestClosingAnswerBeforeUnreadBytes). Only bytes that arrive between the
+// read and the close, from a client that asked for the close, cost it the
+// answer.
 func (c *conn) writeRaw(b []byte, closing bool) bool {
 	flags := unix.MSG_NOSIGNAL
 	if closing {
