@@ -553,7 +553,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "trusted-proxy", Usage: "`CIDR` (or address) of a reverse proxy whose --trusted-proxy-header is believed (repeatable)"},
 		&cli.StringFlag{Name: "trusted-proxy-header", Value: announce.DefaultTrustedProxyHeader, Usage: "the one header, `NAME`, a trusted proxy reports the client's address in (X-Real-IP behind nginx's proxy_set_header X-Real-IP $remote_addr)"},
 		&cli.IntFlag{Name: "max-conns-per-ip", Value: announce.DefaultMaxConnsPerIP, Usage: "`N` HTTP connections one IPv4 address or IPv6 /64 may hold at once (trusted proxies exempt)"},
-		&cli.StringFlag{Name: "http-keepalive", Value: announce.KeepAliveOn.String(), Usage: "which HTTP connections stay open after an answer, `MODE`: on (any whose request allows it), off (none, as opentracker), proxies (only --trusted-proxy ones)"},
+		&cli.StringFlag{Name: "http-keepalive", Value: announce.KeepAliveProxies.String(), Usage: "which HTTP connections stay open after an answer, `MODE`: on (any whose request allows it), off (none, as opentracker), proxies (only --trusted-proxy ones)"},
 		&cli.IntFlag{Name: "rate-limit", DefaultText: "0, no limit", Usage: "`N` announces and scrapes per second per IPv4 address or IPv6 /64, HTTP and UDP together"},
 		&cli.IntFlag{Name: "rate-burst", DefaultText: "60 × --rate-limit", Usage: "`N` requests a source may make at once before --rate-limit paces it"},
 		&cli.BoolFlag{Name: "daemon", Usage: "detach and run in the background, writing --pidfile"},

@@ -12,7 +12,9 @@ import "fmt"
 // twice as much per announce (README, "Against opentracker"). A reverse
 // proxy with upstream keep-alive, on the other hand, sends everyone's
 // requests over a few connections, and closing those would cost a new
-// connection per announce.
+// connection per announce. So serve's default is KeepAliveProxies, as
+// chihaya's is to keep no connection alive; the zero value stays
+// KeepAliveOn for code that builds a server itself.
 type KeepAlive uint8
 
 const (

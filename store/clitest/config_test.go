@@ -186,7 +186,7 @@ func TestEveryServeFlagFromConfig(t *testing.T) {
 		{"trusted-proxy", `["10.0.0.0/8", "192.0.2.1"]`, []string{"10.0.0.0/8", "192.0.2.1/32"}},
 		{"trusted-proxy-header", `"X-Real-IP"`, "X-Real-IP"},
 		{"max-conns-per-ip", "9", 9},
-		{"http-keepalive", `"proxies"`, "proxies"},
+		{"http-keepalive", `"on"`, "on"},
 		{"rate-limit", "50", 50},
 		{"rate-burst", "70", 70},
 		{"daemon", "true", true},

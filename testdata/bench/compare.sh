@@ -26,8 +26,10 @@
 # "http-clientcloses" is a new connection per announce too, but sent as
 # keep-alive and closed by the client after the answer, as aria2's and
 # other libcurl users' are. "http-keepalive" reuses each worker's
-# connection, as a reverse proxy with upstream keep-alive does. "udp" is
-# BEP 15.
+# connection, as a reverse proxy with upstream keep-alive does; johnlocke,
+# whose default (--http-keepalive proxies) keeps only trusted proxies'
+# connections, runs with --http-keepalive on for it, as it treats a
+# proxy's. "udp" is BEP 15.
 #
 # Registration: opentracker (Debian's build is whitelist-only) gets the
 # infohash list as its whitelist; johnlocke runs with --locked=false
@@ -242,12 +244,13 @@ http_get() {
 	timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" "$1" >&3 && cat <&3' "$1" "$2" 2>/dev/null || true
 }
 
-# start_tracker NAME PORT HASHES LIFE starts a tracker pinned to
-# TRACKER_CPUS, bounded to LIFE seconds, and waits until it answers an
-# announce for the first infohash. Sets tracker_pid (the tracker itself,
-# for /proc) and tracker_wrap (its timeout wrapper, to stop it).
+# start_tracker NAME PORT HASHES LIFE [JOHNLOCKE_ARGS...] starts a tracker
+# pinned to TRACKER_CPUS, bounded to LIFE seconds, and waits until it
+# answers an announce for the first infohash. Sets tracker_pid (the tracker
+# itself, for /proc) and tracker_wrap (its timeout wrapper, to stop it).
 start_tracker() {
 	local name=$1 port=$2 list=$3 life=$4 dir="$tmp/$1-$2"
+	shift 4
 	mkdir -p "$dir"
 	case $name in
 	opentracker)
@@ -266,7 +269,7 @@ start_tracker() {
 	johnlocke-*)
 		(exec timeout --kill-after=5 "$life" taskset -c "$TRACKER_CPUS" "$tmp/johnlocke" serve \
 			--db "$dir/johnlocke.db" --http "127.0.0.1:$port" --udp "127.0.0.1:$port" \
-			--mode "${name#johnlocke-}" --locked=false --max-torrents-per-ip 0 --status '') >"$dir/log" 2>&1 &
+			--mode "${name#johnlocke-}" --locked=false --max-torrents-per-ip 0 --status '' "$@") >"$dir/log" 2>&1 &
 		;;
 	*) die "unknown tracker $name" ;;
 	esac
@@ -391,7 +394,9 @@ for wl in $WORKLOADS; do
 			k="$t,$wl.$proto"
 			port=$(free_port)
 			say "$t $proto, $torrents torrents and $peers peers: best peak of $REPEAT runs of ${DURATION}s, then ${fixed}/s for ${DURATION}s (port $port)"
-			start_tracker "$t" "$port" "$hashes" $(((REPEAT + 4) * (DURATION + 60) + 60))
+			jl=()
+			[[ $proto != http-keepalive ]] || jl=(--http-keepalive on)
+			start_tracker "$t" "$port" "$hashes" $(((REPEAT + 4) * (DURATION + 60) + 60)) "${jl[@]}"
 			best=0
 			for ((rep = 1; rep <= REPEAT; rep++)); do
 				c0=$(cpu_ticks "$tracker_pid")
@@ -489,7 +494,7 @@ done
 	echo "host: $(uname -srm), $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 	echo "trackers on CPU $TRACKER_CPUS, load generator on CPU $LOADGEN_CPUS; $CONCURRENCY workers ($FIXED_UDP_CONCURRENCY in fixed-rate UDP runs, $UDP_PACED_CONCURRENCY in half-peak ones);" \
 		"best of $REPEAT peak runs of ${DURATION}s; fixed rates ${FIXED_HTTP_RATE}/s HTTP, ${FIXED_UDP_RATE}/s UDP; seed $SEED"
-	echo "http: a new TCP connection per announce, asking to be closed (as libtorrent's); http-clientcloses: the same sent as keep-alive, closed by the client (as aria2's); http-keepalive: each worker's connection reused (as behind a reverse proxy)"
+	echo "http: a new TCP connection per announce, asking to be closed (as libtorrent's); http-clientcloses: the same sent as keep-alive, closed by the client (as aria2's); http-keepalive: each worker's connection reused (as behind a reverse proxy; johnlocke with --http-keepalive on)"
 	header=$(printf '%-48s' metric)
 	for t in $TRACKERS; do
 		header+=$(printf ' %16s' "$t")

@@ -52,12 +52,14 @@ metric() { # metric STATUS_ADDR NAME: the value, 0 when absent
 }
 
 # start NAME ARGS...: serve in the background; sets PID, HTTP, UDP, STATUS.
+# --http-keepalive on: the keep-alive row stands for a reverse proxy's
+# connections, which a node behind one keeps (--trusted-proxy).
 start() {
 	local name=$1 log=$tmp/$1.log n line
 	shift
 	: >"$log"
 	"$BIN" serve --db "$tmp/$name.db" --http 127.0.0.1:0 --udp 127.0.0.1:0 --status 127.0.0.1:0 \
-		--locked=false --max-torrents-per-ip 0 --log-file "$log" "$@" &
+		--locked=false --max-torrents-per-ip 0 --http-keepalive on --log-file "$log" "$@" &
 	PID=$!
 	pids+=("$PID")
 	for ((n = 0; n < 200; n++)); do
