@@ -253,7 +253,9 @@ func (s *Store) update(sh *shard, pos int, req *Request, mode modes.Mode, tick u
 		var added bool
 		var oldStamp, oldFlags uint8
 		self, added, oldStamp, oldFlags = s.putPeer(own, peerKey, stamp, flags)
-		changed = true
+		// A peer announcing again within the minute, as it was, leaves
+		// its record as it was: nothing for the flush to rewrite.
+		changed = self >= 0 && (added || oldStamp != stamp || oldFlags != flags)
 		if capture && self >= 0 && (added || oldFlags != flags || event == EventCompleted || s.renewalDue(mode, tick, oldStamp)) {
 			sh.capture(t, req, event, flags)
 		}
