@@ -69,15 +69,15 @@ func count(recs []byte, stride int) int {
 }
 
 // Len returns the number of peers of both families.
-func (s Swarm) Len() int { return count(s.Records, s.Stride) + count(s.OtherRecords, s.OtherStride) }
+func (s *Swarm) Len() int { return count(s.Records, s.Stride) + count(s.OtherRecords, s.OtherStride) }
 
 // AllLeechers returns the number of leechers of both families; indices
 // below it are leechers, the rest seeders.
-func (s Swarm) AllLeechers() int { return s.Leechers + s.OtherLeechers }
+func (s *Swarm) AllLeechers() int { return s.Leechers + s.OtherLeechers }
 
 // Locate returns the family (other is false for the requester's own) and
 // the position within that family's records of index i.
-func (s Swarm) Locate(i int) (other bool, pos int) {
+func (s *Swarm) Locate(i int) (other bool, pos int) {
 	switch {
 	case i < s.Leechers:
 		return false, i
@@ -93,7 +93,7 @@ func (s Swarm) Locate(i int) (other bool, pos int) {
 }
 
 // Index returns the index of position pos of the requester's own family.
-func (s Swarm) Index(pos int) int {
+func (s *Swarm) Index(pos int) int {
 	if pos < s.Leechers {
 		return pos
 	}
@@ -101,19 +101,19 @@ func (s Swarm) Index(pos int) int {
 }
 
 // Flags returns peer i's flag byte.
-func (s Swarm) Flags(i int) uint8 {
+func (s *Swarm) Flags(i int) uint8 {
 	_, flags := s.meta(i)
 	return flags
 }
 
 // Stamp returns the tick (low byte) of peer i's last announce.
-func (s Swarm) Stamp(i int) uint8 {
+func (s *Swarm) Stamp(i int) uint8 {
 	stamp, _ := s.meta(i)
 	return stamp
 }
 
 // meta returns peer i's stamp and flags with one lookup.
-func (s Swarm) meta(i int) (stamp, flags uint8) {
+func (s *Swarm) meta(i int) (stamp, flags uint8) {
 	other, pos := s.Locate(i)
 	recs, stride := s.Records, s.Stride
 	if other {
@@ -180,11 +180,11 @@ func Select(m Mode, s Swarm, p *Pick, dst []int32) []int32 {
 	}
 	switch m {
 	case Small:
-		return selectSmall(s, p, dst)
+		return selectSmall(&s, p, dst)
 	case Surge:
-		return selectSurge(s, p, dst)
+		return selectSurge(&s, p, dst)
 	default:
-		return selectLarge(s, p, dst)
+		return selectLarge(&s, p, dst)
 	}
 }
 
@@ -192,7 +192,7 @@ func Select(m Mode, s Swarm, p *Pick, dst []int32) []int32 {
 // it holds at most SmallWholeList others, otherwise half the swarm or
 // SmallMaxList, whichever is fewer, in order from the last_start cursor,
 // wrapping around; the cursor then moves on by one peer.
-func selectSmall(s Swarm, p *Pick, dst []int32) []int32 {
+func selectSmall(s *Swarm, p *Pick, dst []int32) []int32 {
 	n := s.Len()
 	others := n
 	if p.Self >= 0 {
@@ -229,7 +229,7 @@ func selectSmall(s Swarm, p *Pick, dst []int32) []int32 {
 
 // counts returns how many leechers and seeders there are besides the
 // requester.
-func counts(s Swarm, self int) (leechers, seeders int) {
+func counts(s *Swarm, self int) (leechers, seeders int) {
 	leechers, seeders = s.AllLeechers(), s.Len()-s.AllLeechers()
 	switch {
 	case self < 0:
@@ -244,7 +244,7 @@ func counts(s Swarm, self int) (leechers, seeders int) {
 // selectLarge gives seeders leechers only; a leecher gets mostly leechers,
 // chosen favouring recent announcers and uploaders, and a limited share of
 // seeders (more only when leechers run short).
-func selectLarge(s Swarm, p *Pick, dst []int32) []int32 {
+func selectLarge(s *Swarm, p *Pick, dst []int32) []int32 {
 	leechers, seeders := counts(s, p.Self)
 	if p.Seeder {
 		return pickLeechers(s, p, dst, min(p.Max, leechers))
@@ -260,7 +260,7 @@ func selectLarge(s Swarm, p *Pick, dst []int32) []int32 {
 // pickLeechers appends want leechers, taken from a random window of about
 // candidateFactor*want leechers with the preferred ones (recent or
 // uploading) first.
-func pickLeechers(s Swarm, p *Pick, dst []int32, want int) []int32 {
+func pickLeechers(s *Swarm, p *Pick, dst []int32, want int) []int32 {
 	if want <= 0 {
 		return dst
 	}
@@ -280,7 +280,7 @@ func pickLeechers(s Swarm, p *Pick, dst []int32, want int) []int32 {
 // selectSurge rations seeders: a leecher gets at most SurgeSeedsPerList of
 // them, rotating through all seeders from the swarm's cursor, and other
 // leechers for the rest; a seeder gets leechers only.
-func selectSurge(s Swarm, p *Pick, dst []int32) []int32 {
+func selectSurge(s *Swarm, p *Pick, dst []int32) []int32 {
 	leechers, seeders := counts(s, p.Self)
 	if p.Seeder {
 		return window(dst, 0, s.AllLeechers(), min(p.Max, leechers), p.Self, p.Rand)
