@@ -282,12 +282,16 @@ func startAll(t *testing.T, nodes []*clusterNode) {
 	}
 }
 
+// dialerFrom dials TCP from the loopback address src.
+func dialerFrom(src string) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+}
+
 // httpFrom is an HTTP client whose connections come from the loopback
 // address src, so each simulated peer has its own address; no proxy from
 // the environment.
 func httpFrom(src string) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 10 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: dialerFrom(src).DialContext}, Timeout: 10 * time.Second}
 }
 
 // httpAnnounce announces through c to the tracker at addr and returns

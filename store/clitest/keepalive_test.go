@@ -26,8 +26,7 @@ func TestDefaultKeepAliveIsForProxies(t *testing.T) {
 		{"127.0.0.2", true},  // the trusted proxy
 		{"127.0.0.3", false}, // a client
 	} {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from.addr)}, Timeout: 5 * time.Second}
-		c, err := d.Dial("tcp", s.addr)
+		c, err := dialerFrom(from.addr).Dial("tcp", s.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
