@@ -297,3 +297,124 @@ func TestClosingAnswerBeforeUnreadBytes(t *testing.T) {
 		t.Fatalf("answer %q", buf[:n])
 	}
 }
+
+// rawListenerFD opens a listener as serve does, ready for acceptRaw, and
+// returns it with its descriptor, for driving an acceptor by hand.
+func rawListenerFD(t testing.TB) (*rawTCPListener, uintptr) {
+	t.Helper()
+	lns, err := ListenHTTP(context.Background(), "tcp", "127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewHTTPServer(newFakeTracker(), HTTPConfig{}, zerolog.Nop())
+	ln := s.rawListener(lns[0])
+	if ln == nil {
+		lns[0].Close()
+		t.Fatal("no raw listener")
+	}
+	t.Cleanup(func() { ln.Close() })
+	var lfd uintptr
+	if err := ln.rc.Control(func(fd uintptr) { lfd = fd }); err != nil {
+		t.Fatal(err)
+	}
+	return ln, lfd
+}
+
+// TestAcceptorLooksBetweenLoneConnections drives the accept loop's step
+// (what the poller calls) by hand: after a connection that came alone it
+// looks with ppoll before accepting, and waits when nothing is there;
+// when connections have queued up it accepts them one after another
+// without looking, and finds the queue empty once at the end.
+func TestAcceptorLooksBetweenLoneConnections(t *testing.T) {
+	ln, lfd := rawListenerFD(t)
+	sa := sockaddr(t, ln.Addr().String())
+	a := &acceptor{rc: ln.rc}
+	// arrive opens a connection and sends a request, which puts it in the
+	// accept queue (the listener defers accepting until data comes).
+	// accept4 is not asked before the queue holds it: connect and write
+	// return once the kernel has it, over loopback.
+	var clients []int
+	defer func() {
+		for _, fd := range clients {
+			unix.Close(fd)
+		}
+	}()
+	arrive := func() {
+		fd := rawDial(t, sa)
+		clients = append(clients, fd)
+		if _, err := unix.Write(fd, []byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(want bool, what string) {
+		t.Helper()
+		if got := a.accept4(lfd); got != want {
+			t.Fatalf("%s: accept4 step returned %v, want %v", what, got, want)
+		}
+		if want {
+			if a.errno != 0 {
+				t.Fatalf("%s: %v", what, a.errno)
+			}
+			unix.Close(a.fd)
+		}
+	}
+
+	step(false, "empty queue")
+	if a.look || !a.woken {
+		t.Fatalf("after an empty queue: look %v woken %v, want false true", a.look, a.woken)
+	}
+	arrive()
+	step(true, "a lone connection after a wait")
+	if !a.look {
+		t.Fatal("after a lone connection the next step does not look first")
+	}
+	step(false, "looking at an empty queue")
+	if a.look || !a.woken {
+		t.Fatalf("after looking at an empty queue: look %v woken %v, want false true", a.look, a.woken)
+	}
+
+	// Three arrive while the loop waits: the first is taken as a lone one,
+	// the look then finds the others, which are taken without looking.
+	for range 3 {
+		arrive()
+	}
+	step(true, "the first of three")
+	if !a.look {
+		t.Fatal("the first connection after a wait does not make the next step look")
+	}
+	step(true, "the second of three, after looking")
+	if a.look {
+		t.Fatal("a connection that was queued makes the next step look")
+	}
+	step(true, "the third of three")
+	step(false, "the end of the burst")
+	if a.look || !a.woken {
+		t.Fatalf("after the burst: look %v woken %v, want false true", a.look, a.woken)
+	}
+}
+
+// BenchmarkAcceptEmptyQueue is what the accept loop pays to learn that no
+// connection waits: an accept4 that fails with EAGAIN, against a ppoll
+// that only looks (see acceptor.accept4).
+func BenchmarkAcceptEmptyQueue(b *testing.B) {
+	ln, lfd := rawListenerFD(b)
+	b.Run("accept4", func(b *testing.B) {
+		a := &acceptor{rc: ln.rc}
+		b.ReportAllocs()
+		for b.Loop() {
+			if a.accept4(lfd) {
+				b.Fatal("accepted from an empty queue")
+			}
+		}
+	})
+	b.Run("ppoll", func(b *testing.B) {
+		a := &acceptor{rc: ln.rc}
+		b.ReportAllocs()
+		for b.Loop() {
+			a.look = true
+			if a.accept4(lfd) {
+				b.Fatal("accepted from an empty queue")
+			}
+		}
+	})
+}
