@@ -41,8 +41,18 @@
 # "before".) johnlocke runs in `large` mode (persistence on, a fresh
 # database per run) and again in `surge`.
 #
+# Floors: floor-kernel and floor-go (testdata/bench/floor) answer every
+# announce with one fixed answer of 50 peers and do nothing else. Under
+# the same load they show the least a server can spend per announce on
+# this machine: floor-kernel blocks in accept4 and recvmmsg on threads of
+# its own, as a C server would, so its cost is the kernel's; floor-go
+# waits in Go's network poller, as johnlocke does. A tracker's distance
+# from them is its own work. They run the udp, http and http-clientcloses
+# rows only (they close every connection), and no memory run.
+#
 # Knobs (environment variables, defaults in brackets):
-#   TRACKERS      trackers to run ["opentracker johnlocke-large johnlocke-surge"]
+#   TRACKERS      trackers to run
+#                 ["opentracker johnlocke-large johnlocke-surge floor-kernel floor-go"]
 #   PROTOCOLS     ["udp http http-clientcloses http-keepalive"]
 #   WORKLOADS     torrents:peers pairs for the throughput runs
 #                 ["10000:200000 1000:100000"]
@@ -78,14 +88,14 @@
 #   LOADGEN       load generator command [the johnlocke binary + " loadtest"]
 #   KEEP          1 keeps the work directory (logs, lists) [0]
 #
-# With the defaults a run takes about 15 minutes: per workload, tracker
+# With the defaults a run takes about 25 minutes: per workload, tracker
 # and protocol REPEAT+1 runs of DURATION, then the memory runs.
 #
 # Every run is bounded by timeout(1); the trap stops only the processes
 # this script started and removes its work directory.
 set -euo pipefail
 
-: "${TRACKERS:=opentracker johnlocke-large johnlocke-surge}"
+: "${TRACKERS:=opentracker johnlocke-large johnlocke-surge floor-kernel floor-go}"
 : "${PROTOCOLS:=udp http http-clientcloses http-keepalive}"
 : "${WORKLOADS:=10000:200000 1000:100000}"
 : "${CONCURRENCY:=16}"
@@ -187,6 +197,15 @@ else
 	wait "$build" || die "go build failed"
 	forget "$build"
 fi
+if [[ " $TRACKERS " == *" floor-"* ]]; then
+	command -v go >/dev/null || die "needs go to build the floor servers (or leave floor-* out of TRACKERS)"
+	say "building the floor server"
+	(cd "$root" && exec timeout 600 go build -o "$tmp/floor" ./testdata/bench/floor) &
+	build=$!
+	pids+=("$build")
+	wait "$build" || die "go build of testdata/bench/floor failed"
+	forget "$build"
+fi
 if [[ -n ${LOADGEN:-} ]]; then
 	read -r -a loadgen <<<"$LOADGEN"
 	if [[ ${loadgen[0]} == */* && ${loadgen[0]} != /* ]]; then
@@ -274,6 +293,10 @@ start_tracker() {
 		(exec timeout --kill-after=5 "$life" taskset -c "$TRACKER_CPUS" "$tmp/johnlocke" serve \
 			--db "$dir/johnlocke.db" --http "127.0.0.1:$port" --udp "127.0.0.1:$port" \
 			--mode "${name#johnlocke-}" --locked=false --max-torrents-per-ip 0 --status '' "$@") >"$dir/log" 2>&1 &
+		;;
+	floor-kernel | floor-go)
+		(exec timeout --kill-after=5 "$life" taskset -c "$TRACKER_CPUS" "$tmp/floor" -mode "${name#floor-}" \
+			-http "127.0.0.1:$port" -udp "127.0.0.1:$port") >"$dir/log" 2>&1 &
 		;;
 	*) die "unknown tracker $name" ;;
 	esac
@@ -395,6 +418,7 @@ for wl in $WORKLOADS; do
 			fixed=$FIXED_UDP_RATE everyday=(--concurrency "$FIXED_UDP_CONCURRENCY") paced=(--concurrency "$UDP_PACED_CONCURRENCY")
 		fi
 		for t in $TRACKERS; do
+			[[ $t != floor-* || $proto != http-keepalive ]] || continue
 			k="$t,$wl.$proto"
 			port=$(free_port)
 			say "$t $proto, $torrents torrents and $peers peers: best peak of $REPEAT runs of ${DURATION}s, then ${fixed}/s for ${DURATION}s (port $port)"
@@ -459,6 +483,7 @@ if [[ $SKIP_MEMORY != 1 ]]; then
 		say "the load generator has no --requests: loading for MEM_DURATION=${MEM_DURATION}s instead (peers churn a little)"
 	fi
 	for t in $TRACKERS; do
+		[[ $t != floor-* ]] || continue
 		port=$(free_port)
 		say "$t memory: $MEM_PEERS peers over $MEM_TORRENTS torrents over UDP (port $port)"
 		start_tracker "$t" "$port" "$tmp/hashes-mem.txt" $((MEM_DURATION + 240))
@@ -505,7 +530,7 @@ done
 	done
 	if [[ " $TRACKERS " == *" opentracker "* ]]; then
 		for t in "${others[@]}"; do
-			header+=$(printf ' %10s' "${t#johnlocke-}/ot")
+			header+=$(printf ' %16s' "${t#johnlocke-}/ot")
 		done
 	fi
 	row() { # LABEL KEY
@@ -516,7 +541,7 @@ done
 		done
 		if [[ " $TRACKERS " == *" opentracker "* ]]; then
 			for t in "${others[@]}"; do
-				out+=$(printf ' %10s' "$(ratio "${R[$t,$2]:-}" "${R[opentracker,$2]:-}")")
+				out+=$(printf ' %16s' "$(ratio "${R[$t,$2]:-}" "${R[opentracker,$2]:-}")")
 			done
 		fi
 		echo "$out"
@@ -555,6 +580,10 @@ done
 	fi
 	echo
 	echo "ratio = johnlocke / opentracker: higher is better for answers, lower for CPU us, p50, p99 and bytes."
+	if [[ " $TRACKERS " == *" floor-"* ]]; then
+		echo "floor-kernel and floor-go answer every announce with the same fixed answer and do nothing else: the least the kernel"
+		echo "takes per announce, and the kernel with Go's network poller (testdata/bench/floor); floor/ot is that least against opentracker."
+	fi
 	echo "A tracker below ~90% CPU at peak was held back by the load generator or the machine;"
 	echo "its CPU us per announce still compares the trackers' cost per announce."
 } | tee -a "$log"
