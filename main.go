@@ -368,6 +368,7 @@ func loadtestFlags() []cli.Flag {
 		&cli.IntFlag{Name: "rate", Usage: "target `RATE` of announces per second overall (0: as fast as answered)"},
 		&cli.BoolFlag{Name: "no-keepalive", Usage: "HTTP: one connection per announce, each asking the tracker to close it (Connection: close, as libtorrent sends)"},
 		&cli.BoolFlag{Name: "client-closes", Usage: "HTTP: one connection per announce, sent as keep-alive (as aria2 sends) and closed by the client after the answer"},
+		&cli.BoolFlag{Name: "go-net", Usage: "HTTP, one connection per announce: a goroutine per worker through Go's net package, as before the epoll loop that drives them on Linux (for comparing load generators)"},
 		&cli.StringFlag{Name: "source", Usage: "local `ADDR` every worker sends from (e.g. 127.0.0.2), instead of one loopback address per worker"},
 	}
 }
@@ -392,6 +393,7 @@ func loadtestCmd(c *cli.Context, stdout io.Writer) error {
 		Rate:         c.Int("rate"),
 		NoKeepAlive:  c.Bool("no-keepalive"),
 		ClientCloses: c.Bool("client-closes"),
+		GoNet:        c.Bool("go-net"),
 	}
 	if cfg.NoKeepAlive && cfg.ClientCloses {
 		return usageError("--no-keepalive and --client-closes are two ways to close a connection; give one (see johnlocke loadtest --help)")

@@ -93,6 +93,11 @@ type Config struct {
 	// announcing minutes apart that keep their connection alive never
 	// reuse it. It excludes NoKeepAlive.
 	ClientCloses bool
+	// GoNet makes connection-per-announce HTTP workers (NoKeepAlive,
+	// ClientCloses) use Go's net package, a goroutine each, as they did
+	// before the one-goroutine epoll loop that drives them on Linux (see
+	// runOneShot): for comparing the two load generators.
+	GoNet bool
 	// SingleSource turns off the per-worker loopback source addresses (see
 	// the package comment): every socket then uses the system's choice.
 	SingleSource bool

@@ -39,18 +39,16 @@ type httpClient struct {
 	silentCloses int
 	oneShot      bool
 
-	host string
-	req  []byte
-	buf  []byte
-	id   [20]byte
-	res  scanResult
+	req []byte
+	buf []byte
+	id  [20]byte
+	res scanResult
 }
 
 func newHTTPClient(g *run, src netip.Addr, s *stats) (*httpClient, error) {
 	c := &httpClient{
 		g:       g,
 		s:       s,
-		host:    g.cfg.Addr,
 		req:     make([]byte, 0, 512),
 		buf:     make([]byte, httpBufferSize),
 		oneShot: g.cfg.NoKeepAlive || g.cfg.ClientCloses,
@@ -125,33 +123,40 @@ func (c *httpClient) do(jobs []job) bool {
 // announce sends one announce, reads and checks its answer and records the
 // outcome; it reports whether the tracker could not be reached.
 func (c *httpClient) announce(a job) bool {
-	c.req = c.appendRequest(c.req[:0], a)
+	c.req = appendRequest(c.req[:0], c.g, &c.id, a)
 	c.s.requests++
 	c.s.events[a.ev]++
 	t0 := time.Now()
 	status, body, kind := c.roundTrip()
+	return c.g.recordHTTP(c.s, &c.res, t0, status, body, kind)
+}
+
+// recordHTTP checks an HTTP announce's answer (status and body, when kind
+// is errNone) and records the outcome in s; it reports whether the tracker
+// could not be reached.
+func (g *run) recordHTTP(s *stats, res *scanResult, t0 time.Time, status int, body []byte, kind errKind) bool {
 	if kind == errNone {
-		kind = scanAnnounce(body, &c.res)
+		kind = scanAnnounce(body, res)
 		if status != 200 {
 			if kind == errFailure {
-				c.s.reason(c.res.failure)
+				s.reason(res.failure)
 			}
 			kind = errStatus
 		}
 	}
 	switch {
 	case kind == errNone:
-		c.s.hist.record(time.Since(t0))
-		c.s.responses++
-		c.s.peers += int64(c.res.peers + c.res.peers6)
+		s.hist.record(time.Since(t0))
+		s.responses++
+		s.peers += int64(res.peers + res.peers6)
 		return false
-	case c.g.cancelled.Load() && kind <= errTimeout:
+	case g.cancelled.Load() && kind <= errTimeout:
 		// Cut short by the cancellation, not by the tracker.
 		return false
 	case kind == errFailure:
-		c.s.reason(c.res.failure)
+		s.reason(res.failure)
 	}
-	c.s.fail(kind)
+	s.fail(kind)
 	return kind == errDial
 }
 
@@ -372,16 +377,17 @@ func equalFold(b []byte, s string) bool {
 	return true
 }
 
-// appendRequest writes the GET request for a.
-func (c *httpClient) appendRequest(dst []byte, a job) []byte {
-	wl := c.g.wl
-	wl.peerID(a.peer, &c.id)
+// appendRequest writes the GET request for a; id is scratch space for the
+// peer id.
+func appendRequest(dst []byte, g *run, id *[20]byte, a job) []byte {
+	wl := g.wl
+	wl.peerID(a.peer, id)
 	dst = append(dst, "GET "...)
-	dst = append(dst, c.g.cfg.Path...)
+	dst = append(dst, g.cfg.Path...)
 	dst = append(dst, "?info_hash="...)
 	dst = appendEscaped(dst, wl.hashes[a.torrent][:])
 	dst = append(dst, "&peer_id="...)
-	dst = appendEscaped(dst, c.id[:])
+	dst = appendEscaped(dst, id[:])
 	dst = append(dst, "&port="...)
 	dst = strconv.AppendUint(dst, uint64(wl.port(a)), 10)
 	dst = append(dst, "&uploaded=0&downloaded="...)
@@ -392,11 +398,11 @@ func (c *httpClient) appendRequest(dst []byte, a job) []byte {
 	dst = appendHex32(dst, wl.key(a.peer))
 	dst = append(dst, httpEventParam[a.ev]...)
 	dst = append(dst, "&numwant="...)
-	dst = strconv.AppendInt(dst, int64(c.g.cfg.NumWant), 10)
+	dst = strconv.AppendInt(dst, int64(g.cfg.NumWant), 10)
 	dst = append(dst, "&compact=1&no_peer_id=1 HTTP/1.1\r\nHost: "...)
-	dst = append(dst, c.host...)
+	dst = append(dst, g.cfg.Addr...)
 	dst = append(dst, "\r\nUser-Agent: johnlocke-loadgen/1\r\nAccept: */*\r\n"...)
-	if c.g.cfg.NoKeepAlive {
+	if g.cfg.NoKeepAlive {
 		dst = append(dst, "Connection: close\r\n"...)
 	}
 	dst = append(dst, "\r\n"...)

@@ -69,18 +69,35 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	g.wl.ownSources = sourceAddr(target.Addr(), 0, cfg.SingleSource).IsValid() && !cfg.Source.IsValid()
 
-	clients := make([]client, cfg.Concurrency)
 	allStats := make([]*stats, cfg.Concurrency)
+	srcs := make([]netip.Addr, cfg.Concurrency)
 	sources := 1
-	for w := range clients {
+	for w := range srcs {
 		allStats[w] = &stats{}
-		src := sourceAddr(target.Addr(), w, cfg.SingleSource)
-		if src.IsValid() {
+		srcs[w] = sourceAddr(target.Addr(), w, cfg.SingleSource)
+		if srcs[w].IsValid() {
 			sources = cfg.Concurrency
 		}
 		if cfg.Source.IsValid() {
-			src, sources = cfg.Source.Unmap(), 1
+			srcs[w], sources = cfg.Source.Unmap(), 1
 		}
+	}
+	if cfg.Protocol == HTTP && (cfg.NoKeepAlive || cfg.ClientCloses) && canOneShot && !cfg.GoNet {
+		start := time.Now()
+		if err := g.runOneShot(allStats, srcs); err != nil {
+			return Report{}, fmt.Errorf("loadgen: %w", err)
+		}
+		elapsed := time.Since(start)
+		var total stats
+		for _, s := range allStats {
+			total.merge(s)
+		}
+		return newReport(cfg, sources, &total, elapsed), nil
+	}
+
+	clients := make([]client, cfg.Concurrency)
+	for w := range clients {
+		src := srcs[w]
 		var c client
 		var err error
 		if cfg.Protocol == UDP {

@@ -287,12 +287,12 @@ func TestSourceAddr(t *testing.T) {
 func TestRequestAllocs(t *testing.T) {
 	cfg, _ := Config{Addr: "127.0.0.1:1", Duration: time.Second}.normalize()
 	g := &run{cfg: cfg, wl: newWorkload(cfg)}
-	c := &httpClient{g: g, host: cfg.Addr, req: make([]byte, 0, 512)}
+	c := &httpClient{g: g, req: make([]byte, 0, 512)}
 	p := newPeers(g.wl, 0)
 	u := &udpClient{g: g}
 	if n := testing.AllocsPerRun(1000, func() {
 		a := p.next()
-		c.req = c.appendRequest(c.req[:0], a)
+		c.req = appendRequest(c.req[:0], g, &c.id, a)
 		u.putAnnounce(&u.slots[0].pkt, a)
 	}); n != 0 {
 		t.Errorf("building a request allocates %v", n)
