@@ -90,7 +90,6 @@ func run(mode, httpAddr, udpAddr string) error {
 	errc := make(chan error, len(loops))
 	for _, loop := range loops {
 		go func() {
-			runtime.LockOSThread()
 			errc <- loop()
 		}()
 	}
