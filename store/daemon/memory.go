@@ -78,12 +78,9 @@ func returnMemory(ctx context.Context, interval time.Duration, busyTrims int) {
 	var (
 		next       time.Time
 		lastAllocs uint64
-		// pending: collections ran since the last trim; busyFor: looks in
-		// a row that found the heap busy since then.
-		pending bool
-		busyFor int
-		v       [4]uint64
-		read    = func() {
+		rule       = trimRule{busyTrims: busyTrims}
+		v          [4]uint64
+		read       = func() {
 			metrics.Read(samples)
 			for i := range samples {
 				v[i] = 0
@@ -104,24 +101,14 @@ func returnMemory(ctx context.Context, interval time.Duration, busyTrims int) {
 				continue
 			}
 			read()
-			busy := v[0]-lastAllocs >= busyBytes
+			allocated := v[0] - lastAllocs
 			lastAllocs = v[0]
-			if busy {
-				pending = true
-				busyFor++
-				if busyFor < busyTrims {
-					continue
-				}
-			} else if !pending {
-				// Garbage not collected yet and free pages not given back;
-				// space lost inside the allocator's spans is not something
-				// a trim can return.
-				live, held := v[1], v[2]+v[3]
-				if held <= live || held-live < max(1<<20, live/10) {
-					continue
-				}
+			// Objects (live, or garbage not collected yet) and free pages
+			// not given back; space lost inside the allocator's spans is
+			// not something a trim can return.
+			if !rule.look(allocated, v[1], v[2]+v[3]) {
+				continue
 			}
-			pending, busyFor = false, 0
 			before := cpuSeconds()
 			runtime.GC()
 			debug.FreeOSMemory()
@@ -131,4 +118,30 @@ func returnMemory(ctx context.Context, interval time.Duration, busyTrims int) {
 			lastAllocs = v[0]
 		}
 	}
+}
+
+// trimRule decides, look by look, when ReturnMemory trims.
+type trimRule struct {
+	busyTrims int
+	// pending: the heap was busy since the last trim; busyFor: looks in a
+	// row that found it busy since then.
+	pending bool
+	busyFor int
+}
+
+// look reports whether to trim now, given what was allocated since the
+// last look, the heap's live bytes, and what it holds: objects, live or
+// garbage not yet collected, and free pages not given back.
+func (r *trimRule) look(allocated, live, held uint64) bool {
+	if allocated >= busyBytes {
+		r.pending = true
+		r.busyFor++
+		if r.busyFor < r.busyTrims {
+			return false
+		}
+	} else if !r.pending && (held <= live || held-live < max(1<<20, live/10)) {
+		return false
+	}
+	r.pending, r.busyFor = false, 0
+	return true
 }
