@@ -330,9 +330,9 @@ func TestAcceptorLooksBetweenLoneConnections(t *testing.T) {
 	sa := sockaddr(t, ln.Addr().String())
 	a := &acceptor{rc: ln.rc}
 	// arrive opens a connection and sends a request, which puts it in the
-	// accept queue (the listener defers accepting until data comes).
-	// accept4 is not asked before the queue holds it: connect and write
-	// return once the kernel has it, over loopback.
+	// accept queue (the listener defers accepting until data comes);
+	// queued waits until the queue holds n, which over loopback is at
+	// once unless the kernel defers the packets' processing under load.
 	var clients []int
 	defer func() {
 		for _, fd := range clients {
@@ -344,6 +344,23 @@ func TestAcceptorLooksBetweenLoneConnections(t *testing.T) {
 		clients = append(clients, fd)
 		if _, err := unix.Write(fd, []byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
 			t.Fatal(err)
+		}
+	}
+	queued := func(n uint32) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			info, err := unix.GetsockoptTCPInfo(int(lfd), unix.IPPROTO_TCP, unix.TCP_INFO)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// For a listening socket, the accept queue's length.
+			if info.Unacked >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("accept queue holds %d after 5 s, want %d", info.Unacked, n)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 	step := func(want bool, what string) {
@@ -364,6 +381,7 @@ func TestAcceptorLooksBetweenLoneConnections(t *testing.T) {
 		t.Fatalf("after an empty queue: look %v woken %v, want false true", a.look, a.woken)
 	}
 	arrive()
+	queued(1)
 	step(true, "a lone connection after a wait")
 	if !a.look {
 		t.Fatal("after a lone connection the next step does not look first")
@@ -378,6 +396,7 @@ func TestAcceptorLooksBetweenLoneConnections(t *testing.T) {
 	for range 3 {
 		arrive()
 	}
+	queued(3)
 	step(true, "the first of three")
 	if !a.look {
 		t.Fatal("the first connection after a wait does not make the next step look")
