@@ -230,62 +230,57 @@ func ioKind(err error, k errKind) errKind {
 // readResponse reads one HTTP response into c.buf. got is how many bytes
 // arrived before an error; keep is whether the connection may be reused.
 func (c *httpClient) readResponse() (status int, body []byte, keep bool, got int, kind errKind) {
-	buf := c.buf
-	n, end := 0, -1
-	for end < 0 {
-		if n == len(buf) {
+	n := 0
+	for {
+		if n == len(c.buf) {
 			return 0, nil, false, n, errTooLarge
 		}
-		m, err := c.conn.Read(buf[n:])
-		from := max(n-3, 0)
+		m, err := c.conn.Read(c.buf[n:])
 		n += m
-		if i := bytes.Index(buf[from:n], crlfcrlf); i >= 0 {
-			end = from + i + len(crlfcrlf)
-			break
+		// Any end of the connection but a deadline ends a body that
+		// runs to it.
+		ended := err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+		status, body, keep, kind, complete := parseAnswer(c.buf[:n], ended)
+		if complete {
+			return status, body, keep, n, kind
 		}
 		if err != nil {
 			return 0, nil, false, n, ioKind(err, errRead)
 		}
 	}
-	var h respHead
-	if !parseRespHead(buf[:end], &h) {
-		return 0, nil, false, n, errHTTP
+}
+
+// parseAnswer looks at the bytes of an answer read so far. complete is set
+// once they hold a whole answer or a malformed one, or, when the
+// connection has ended (ended), one whose body runs to that end; keep is
+// whether the connection may then be reused.
+func parseAnswer(b []byte, ended bool) (status int, body []byte, keep bool, kind errKind, complete bool) {
+	end := bytes.Index(b, crlfcrlf)
+	if end < 0 {
+		return 0, nil, false, errNone, false
 	}
-	if h.chunked {
-		return 0, nil, false, n, errHTTP
+	end += len(crlfcrlf)
+	var h respHead
+	if !parseRespHead(b[:end], &h) || h.chunked {
+		return 0, nil, false, errHTTP, true
 	}
 	if h.length < 0 {
-		// No length: the body runs to the end of the connection.
-		for {
-			if n == len(buf) {
-				return 0, nil, false, n, errTooLarge
-			}
-			m, err := c.conn.Read(buf[n:])
-			n += m
-			if err != nil {
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					return 0, nil, false, n, errTimeout
-				}
-				return h.status, buf[end:n], false, n, errNone
-			}
+		if !ended {
+			return 0, nil, false, errNone, false
 		}
+		return h.status, b[end:], false, errNone, true
 	}
 	total := end + h.length
-	if total > len(buf) {
-		return 0, nil, false, n, errTooLarge
+	switch {
+	case total > httpBufferSize:
+		return 0, nil, false, errTooLarge, true
+	case len(b) < total:
+		return 0, nil, false, errNone, false
+	case len(b) > total:
+		// Nothing was asked for beyond this answer.
+		return 0, nil, false, errHTTP, true
 	}
-	for n < total {
-		m, err := c.conn.Read(buf[n:total])
-		n += m
-		if err != nil && n < total {
-			return 0, nil, false, n, ioKind(err, errRead)
-		}
-	}
-	if n > total {
-		// Nothing was asked for beyond this response.
-		return 0, nil, false, n, errHTTP
-	}
-	return h.status, buf[end:total], h.keep, n, errNone
+	return h.status, b[end:total], h.keep, errNone, true
 }
 
 var crlfcrlf = []byte("\r\n\r\n")

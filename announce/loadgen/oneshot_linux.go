@@ -3,7 +3,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"net/netip"
 	"os"
 	"runtime"
@@ -314,7 +313,7 @@ func (o *oneShotRun) progress(sl *oneShotSlot, events uint32, now time.Duration)
 			return
 		}
 		sl.got += int(r)
-		status, body, kind, complete := parseWhole(sl.buf[:sl.got], r == 0)
+		status, body, _, kind, complete := parseAnswer(sl.buf[:sl.got], r == 0)
 		if complete {
 			o.finish(sl, status, body, kind, now)
 			return
@@ -333,38 +332,6 @@ func (o *oneShotRun) connectError(sl *oneShotSlot) errKind {
 		return errDial
 	}
 	return errWrite
-}
-
-// parseWhole looks at the bytes of an answer read so far; complete is set
-// once they hold a whole answer (or a malformed one), or, at the end of
-// the connection (eof), one whose body runs to it.
-func parseWhole(b []byte, eof bool) (status int, body []byte, kind errKind, complete bool) {
-	end := bytes.Index(b, crlfcrlf)
-	if end < 0 {
-		return 0, nil, errNone, false
-	}
-	end += len(crlfcrlf)
-	var h respHead
-	if !parseRespHead(b[:end], &h) || h.chunked {
-		return 0, nil, errHTTP, true
-	}
-	if h.length < 0 {
-		if !eof {
-			return 0, nil, errNone, false
-		}
-		return h.status, b[end:], errNone, true
-	}
-	total := end + h.length
-	switch {
-	case total > httpBufferSize:
-		return 0, nil, errTooLarge, true
-	case len(b) < total:
-		return 0, nil, errNone, false
-	case len(b) > total:
-		// Nothing was asked for beyond this answer.
-		return 0, nil, errHTTP, true
-	}
-	return h.status, b[end:total], errNone, true
 }
 
 // finish closes sl's connection, records its announce's outcome and

@@ -31,10 +31,10 @@ const DefaultGCPercent = 20
 // (sync.Pool, where bbolt keeps the pages of its last write).
 //
 // While the heap stays busy the collector runs anyway, and a trim is
-// latency: its two collections and the scavenge hold a one-CPU tracker for
-// 10-40 ms, and one a second took johnlocke's p99 at 10,000 HTTP
-// announces/s from 479-778 µs to 680-877 µs (four runs each, December
-// 2026). So a busy heap is trimmed only every busyTrims intervals, which
+// latency: the marking of each of its two collections took up to 20 ms
+// of a one-CPU tracker under load (gctrace), and one trim a second took
+// johnlocke's p99 at 10,000 HTTP announces/s from 479-778 µs to
+// 680-877 µs (four runs each, December 2026). So a busy heap is trimmed only every busyTrims intervals, which
 // bounds how far a long burst can leave memory above the live data. A trim
 // is also skipped until a hundred times its own duration has passed, so
 // trimming never takes more than about one percent of a CPU.
