@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"runtime/metrics"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,67 +66,69 @@ func TestTrimRule(t *testing.T) {
 	}
 }
 
-// TestReturnMemoryTrimsOnceQuiet: on the running program, a trim follows
-// a burst of allocations soon after it ends.
-func TestReturnMemoryTrimsOnceQuiet(t *testing.T) {
-	const interval = 20 * time.Millisecond
+// trimInterval is how often the tests' trimmer looks.
+const trimInterval = 20 * time.Millisecond
+
+// startTrimmer runs returnMemory until the test ends.
+func startTrimmer(t *testing.T, busyTrims int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		returnMemory(ctx, interval, 1000)
+		returnMemory(ctx, trimInterval, busyTrims)
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
-	}()
-	stop := make(chan struct{})
+	})
+}
+
+// startChurn allocates garbage on a goroutine of its own until the
+// returned function is called (or the test ends).
+func startChurn(t *testing.T) (stop func()) {
+	quit := make(chan struct{})
 	churned := make(chan struct{})
 	go func() {
 		defer close(churned)
-		churn(stop)
+		churn(quit)
 	}()
-	time.Sleep(10 * interval)
-	close(stop)
-	<-churned
-	before := forcedGCs()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			close(quit)
+			<-churned
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// awaitTrim waits up to 5 s for a trim after before forced collections.
+func awaitTrim(t *testing.T, before uint64, what string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for forcedGCs() == before {
 		if time.Now().After(deadline) {
-			t.Fatal("no trim within 5 s of the heap going quiet")
+			t.Fatal(what)
 		}
-		time.Sleep(interval)
+		time.Sleep(trimInterval)
 	}
+}
+
+// TestReturnMemoryTrimsOnceQuiet: on the running program, a trim follows
+// a burst of allocations soon after it ends.
+func TestReturnMemoryTrimsOnceQuiet(t *testing.T) {
+	startTrimmer(t, 1000)
+	stop := startChurn(t)
+	time.Sleep(10 * trimInterval)
+	stop()
+	awaitTrim(t, forcedGCs(), "no trim within 5 s of the heap going quiet")
 }
 
 // TestReturnMemoryBoundsBusy: a heap that stays busy is still trimmed
 // every busyTrims looks.
 func TestReturnMemoryBoundsBusy(t *testing.T) {
-	const interval = 20 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		returnMemory(ctx, interval, 5)
-	}()
-	stop := make(chan struct{})
-	churned := make(chan struct{})
-	go func() {
-		defer close(churned)
-		churn(stop)
-	}()
-	defer func() {
-		close(stop)
-		<-churned
-		cancel()
-		<-done
-	}()
-	before := forcedGCs()
-	deadline := time.Now().Add(5 * time.Second)
-	for forcedGCs() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("a heap busy for 5 s was never trimmed")
-		}
-		time.Sleep(interval)
-	}
+	startTrimmer(t, 5)
+	startChurn(t)
+	awaitTrim(t, forcedGCs(), "a heap busy for 5 s was never trimmed")
 }
