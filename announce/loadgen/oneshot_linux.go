@@ -80,9 +80,9 @@ type oneShotRun struct {
 	start  time.Time
 	ep     int
 	target sockAddr
-	// sources[w] is worker w's source address, when it binds to one.
+	// sources[w] is worker w's source address, when it binds to one
+	// (len 0 when it does not).
 	sources  []sockAddr
-	bind     bool
 	interval time.Duration // between a paced worker's announces; 0 unpaced
 	events   [64]unix.EpollEvent
 	epev     unix.EpollEvent
@@ -103,12 +103,11 @@ func (g *run) runOneShot(stats []*stats, sources []netip.Addr) error {
 	o := &oneShotRun{g: g, ep: ep, target: newSockAddr(g.target), start: time.Now()}
 	n := g.cfg.Concurrency
 	if g.cfg.Rate > 0 {
-		o.interval = time.Duration(float64(time.Second) * float64(n) / float64(g.cfg.Rate))
+		o.interval = g.workerInterval()
 	}
 	o.sources = make([]sockAddr, n)
 	for w := range n {
 		if sources[w].IsValid() {
-			o.bind = true
 			o.sources[w] = newSockAddr(netip.AddrPortFrom(sources[w], 0))
 		}
 		sl := &oneShotSlot{
@@ -219,8 +218,7 @@ func (o *oneShotRun) begin(sl *oneShotSlot, now time.Duration) {
 		return
 	}
 	sl.fd = int(fd)
-	if o.bind {
-		src := &o.sources[sl.w]
+	if src := &o.sources[sl.w]; src.len != 0 {
 		if _, _, e := syscall.RawSyscall(unix.SYS_BIND, fd, uintptr(unsafe.Pointer(&src.raw)), uintptr(src.len)); e != 0 {
 			o.finish(sl, 0, nil, errDial, now)
 			return

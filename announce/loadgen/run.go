@@ -199,8 +199,7 @@ func (g *run) work(w int, start time.Time, c client, p *peers) {
 		// Each worker sends its share at a fixed interval (per group of
 		// win announces), the workers staggered across one interval so
 		// that their groups do not leave together.
-		perAnnounce := time.Duration(float64(time.Second) * float64(g.cfg.Concurrency) / float64(g.cfg.Rate))
-		win, interval = pacing(perAnnounce, win)
+		win, interval = pacing(g.workerInterval(), win)
 		next = start.Add(interval * time.Duration(w) / time.Duration(g.cfg.Concurrency))
 		timer = time.NewTimer(time.Hour)
 		defer timer.Stop()
@@ -230,6 +229,12 @@ func (g *run) work(w int, start time.Time, c client, p *peers) {
 			g.sleep(timer, backoff)
 		}
 	}
+}
+
+// workerInterval is how often each worker's announces are due for the
+// run to send Config.Rate announces a second overall (Rate > 0).
+func (g *run) workerInterval() time.Duration {
+	return time.Duration(float64(time.Second) * float64(g.cfg.Concurrency) / float64(g.cfg.Rate))
 }
 
 // sleep waits d or until the run stops, reporting whether it slept it all.

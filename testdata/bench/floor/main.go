@@ -253,7 +253,8 @@ func newDatagrams(answer []byte) *datagrams {
 		d.outIov[i].Base = &d.outBuf[i][0]
 		d.out[i].hdr.Iov = &d.outIov[i]
 		d.out[i].hdr.SetIovlen(1)
-		d.out[i].hdr.Name = (*byte)(unsafe.Pointer(&d.from[i]))
+		// Name is set per answer: the k-th answer goes to the sender of
+		// whichever datagram it answers.
 		d.out[i].hdr.Namelen = unix.SizeofSockaddrInet4
 	}
 	return d
