@@ -11,13 +11,27 @@
 #     answers: what the tracker costs per announce, whatever limited the
 #     run),
 #   - at a fixed everyday rate (FIXED_HTTP_RATE, FIXED_UDP_RATE), the same
-#     for every tracker: CPU time per announce, p50 and p99 latency,
+#     for every tracker: CPU time per announce, p50 and p99 latency, in
+#     ROUNDS rounds (below),
 #   - optionally (HALF_PEAK=1) p99 at half of that tracker's own peak and at
 #     opentracker's half peak,
 # and, loading MEM_PEERS peers over MEM_TORRENTS torrents over UDP, the
 # tracker's resident memory before and after (VmRSS, once it has settled) and so
 # bytes per peer, and its peak (VmHWM).
 # It prints a table with johnlocke/opentracker ratios.
+#
+# Rounds: on this kind of machine (a shared VM) one tracker's figures move
+# by a third from one minute to the next, so one run a tracker, minutes
+# from the other trackers' runs, can make either look better. The
+# fixed-rate runs are therefore taken in rounds: in each round every
+# tracker runs once, in turn, its runs a few seconds apart; the order
+# rotates from round to round. A tracker's fixed-rate figure is its median
+# over the rounds; its ratio to opentracker is the median of the ratios
+# taken within each round, printed with their range ("0.52 0.47-0.61").
+# Each fixed-rate run gets a fresh tracker, warmed by announcing every
+# peer once over UDP (as the peak runs leave it) and left to settle, so
+# that no tracker's leftover work (johnlocke's write-behind, its memory
+# trim) falls into another's run.
 #
 # Protocols: "http" is one new TCP connection per announce (--no-keepalive),
 # as clients on the internet announce (minutes apart, past any idle
@@ -75,6 +89,8 @@
 #   FIXED_UDP_RATE   announces/s of the fixed-rate UDP runs [40000]
 #   DURATION      seconds per throughput or fixed-rate run [10]
 #   REPEAT        peak runs per tracker and protocol; the best counts [2]
+#   ROUNDS        rounds of fixed-rate runs (see Rounds) [3]
+#   SETTLE        seconds between a fixed-rate run's warm-up and the run [7]
 #   HALF_PEAK     1 adds the half-peak runs of earlier versions [0]
 #   MEM_TORRENTS  infohashes for the memory run [100000]
 #   MEM_PEERS     peers loaded in the memory run [1000000]
@@ -88,8 +104,9 @@
 #   LOADGEN       load generator command [the johnlocke binary + " loadtest"]
 #   KEEP          1 keeps the work directory (logs, lists) [0]
 #
-# With the defaults a run takes about 25 minutes: per workload, tracker
-# and protocol REPEAT+1 runs of DURATION, then the memory runs.
+# With the defaults a run takes about an hour: per workload, tracker and
+# protocol REPEAT+ROUNDS runs of DURATION (and a warm-up and SETTLE before
+# each fixed-rate one), then the memory runs.
 #
 # Every run is bounded by timeout(1); the trap stops only the processes
 # this script started and removes its work directory.
@@ -105,6 +122,8 @@ set -euo pipefail
 : "${FIXED_UDP_RATE:=40000}"
 : "${DURATION:=10}"
 : "${REPEAT:=2}"
+: "${ROUNDS:=3}"
+: "${SETTLE:=7}"
 : "${HALF_PEAK:=0}"
 : "${MEM_TORRENTS:=100000}"
 : "${MEM_PEERS:=1000000}"
@@ -174,8 +193,8 @@ for tool in taskset timeout awk pgrep getconf; do
 	command -v "$tool" >/dev/null || die "needs $tool"
 done
 [[ " $TRACKERS " != *" opentracker "* || -x $OPENTRACKER ]] || die "no opentracker at $OPENTRACKER"
-[[ $DURATION =~ ^[0-9]+$ && $MEM_DURATION =~ ^[0-9]+$ && $REPEAT =~ ^[1-9][0-9]*$ ]] ||
-	die "DURATION and MEM_DURATION are whole seconds, REPEAT a count"
+[[ $DURATION =~ ^[0-9]+$ && $MEM_DURATION =~ ^[0-9]+$ && $REPEAT =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ && $SETTLE =~ ^[0-9]+$ ]] ||
+	die "DURATION, MEM_DURATION and SETTLE are whole seconds, REPEAT and ROUNDS counts"
 [[ $FIXED_HTTP_RATE =~ ^[1-9][0-9]*$ && $FIXED_UDP_RATE =~ ^[1-9][0-9]*$ ]] || die "FIXED_HTTP_RATE and FIXED_UDP_RATE are rates per second"
 for wl in $WORKLOADS; do
 	[[ $wl =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "WORKLOADS: $wl is not torrents:peers"
@@ -410,6 +429,72 @@ check_errors() { # NAME LINE
 us_per() {
 	awk -v c="$1" -v h="$clk_tck" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", c / h * 1e6 / n; else print "-" }'
 }
+ratio() { # A B: A/B, or - when either is missing
+	awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+# median V...: the middle value (the mean of the two middle ones when even).
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# fixed_rounds: the fixed-rate runs of workload wl and protocol proto, in
+# ROUNDS rounds (see Rounds at the top). Uses fixed, everyday, torrents,
+# peers and hashes as the throughput loop set them.
+fixed_rounds() {
+	local ts=() t round i n k port metric vals ratios jl warm=()
+	if ((has_requests)); then
+		warm=(--requests "$peers")
+	fi
+	for t in $TRACKERS; do
+		[[ $t != floor-* || $proto != http-keepalive ]] && ts+=("$t")
+	done
+	n=${#ts[@]}
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for ((i = 0; i < n; i++)); do
+			t=${ts[(i + round - 1) % n]}
+			k="$t,$wl.$proto"
+			port=$(free_port)
+			say "$t $proto, $torrents torrents and $peers peers: round $round of $ROUNDS, ${fixed}/s for ${DURATION}s (port $port)"
+			jl=()
+			[[ $proto != http-keepalive ]] || jl=(--http-keepalive on)
+			start_tracker "$t" "$port" "$hashes" $((2 * DURATION + SETTLE + 180)) "${jl[@]}"
+			# Every peer announces once, as the peak runs leave a tracker;
+			# then the tracker gets SETTLE seconds to do what follows a
+			# burst (johnlocke writes it behind within --flush-interval,
+			# 5 s, and then trims its memory), as one that has been
+			# running would have done.
+			loadtest "$DURATION" udp "$port" --peers "$peers" --infohashes "$hashes" "${warm[@]}"
+			sleep "$SETTLE"
+			c0=$(cpu_ticks "$tracker_pid")
+			loadtest "$DURATION" "$proto" "$port" --peers "$peers" --infohashes "$hashes" --rate "$fixed" "${everyday[@]}"
+			c1=$(cpu_ticks "$tracker_pid")
+			check_errors "$t $proto fixed, round $round" "$line"
+			R[$k.fixedrps.$round]=$(field rps "$line")
+			R[$k.fixedusper.$round]=$(us_per $((c1 - c0)) "$(field responses "$line")")
+			R[$k.p50fixed.$round]=$(field p50_us "$line")
+			R[$k.p99fixed.$round]=$(field p99_us "$line")
+			stop_tracker
+		done
+	done
+	for t in "${ts[@]}"; do
+		k="$t,$wl.$proto"
+		for metric in fixedrps fixedusper p50fixed p99fixed; do
+			vals=() ratios=()
+			for ((round = 1; round <= ROUNDS; round++)); do
+				vals+=("${R[$k.$metric.$round]}")
+				if [[ -n ${R[opentracker,$wl.$proto.$metric.$round]:-} ]]; then
+					ratios+=("$(ratio "${R[$k.$metric.$round]}" "${R[opentracker,$wl.$proto.$metric.$round]}")")
+				fi
+			done
+			R[$k.$metric]=$(median "${vals[@]}")
+			if ((${#ratios[@]} > 0)); then
+				R[$k.$metric.ratio]="$(median "${ratios[@]}") $(printf '%s\n' "${ratios[@]}" | sort -g | sed -n '1p;$p' | paste -sd-)"
+			fi
+		done
+	done
+}
+
 for wl in $WORKLOADS; do
 	torrents=${wl%%:*} peers=${wl##*:} hashes="$tmp/hashes-${wl%%:*}.txt"
 	for proto in $PROTOCOLS; do
@@ -421,7 +506,7 @@ for wl in $WORKLOADS; do
 			[[ $t != floor-* || $proto != http-keepalive ]] || continue
 			k="$t,$wl.$proto"
 			port=$(free_port)
-			say "$t $proto, $torrents torrents and $peers peers: best peak of $REPEAT runs of ${DURATION}s, then ${fixed}/s for ${DURATION}s (port $port)"
+			say "$t $proto, $torrents torrents and $peers peers: best peak of $REPEAT runs of ${DURATION}s (port $port)"
 			jl=()
 			[[ $proto != http-keepalive ]] || jl=(--http-keepalive on)
 			start_tracker "$t" "$port" "$hashes" $(((REPEAT + 4) * (DURATION + 60) + 60)) "${jl[@]}"
@@ -441,16 +526,6 @@ for wl in $WORKLOADS; do
 				R[$k.cpu]=$(awk -v c=$((c1 - c0)) -v h="$clk_tck" -v a="$w0" -v b="$w1" 'BEGIN { printf "%.0f", 100 * c / h / (b - a) }')
 				R[$k.usper]=$(us_per $((c1 - c0)) "$(field responses "$line")")
 			done
-			# The same everyday rate for every tracker: its cost per announce
-			# and latency when it is not pressed.
-			c0=$(cpu_ticks "$tracker_pid")
-			loadtest "$DURATION" "$proto" "$port" --peers "$peers" --infohashes "$hashes" --rate "$fixed" "${everyday[@]}"
-			c1=$(cpu_ticks "$tracker_pid")
-			check_errors "$t $proto fixed" "$line"
-			R[$k.fixedrps]=$(field rps "$line")
-			R[$k.fixedusper]=$(us_per $((c1 - c0)) "$(field responses "$line")")
-			R[$k.p50fixed]=$(field p50_us "$line")
-			R[$k.p99fixed]=$(field p99_us "$line")
 			half=$((best / 2))
 			if [[ $HALF_PEAK == 1 ]] && ((half > 0)); then
 				loadtest "$DURATION" "$proto" "$port" --peers "$peers" --infohashes "$hashes" --rate "$half" "${paced[@]}"
@@ -471,6 +546,7 @@ for wl in $WORKLOADS; do
 			fi
 			stop_tracker
 		done
+		fixed_rounds
 	done
 done
 
@@ -509,9 +585,6 @@ if [[ $SKIP_MEMORY != 1 ]]; then
 fi
 
 # --- report -----------------------------------------------------------------
-ratio() { # A B: A/B, or - when either is missing
-	awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
-}
 others=()
 for t in $TRACKERS; do
 	[[ $t == opentracker ]] || others+=("$t")
@@ -522,7 +595,7 @@ done
 	echo "johnlocke vs opentracker on loopback, $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "host: $(uname -srm), $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 	echo "trackers on CPU $TRACKER_CPUS, load generator on CPU $LOADGEN_CPUS; $CONCURRENCY workers ($FIXED_UDP_CONCURRENCY in fixed-rate UDP runs, $UDP_PACED_CONCURRENCY in half-peak ones);" \
-		"best of $REPEAT peak runs of ${DURATION}s; fixed rates ${FIXED_HTTP_RATE}/s HTTP, ${FIXED_UDP_RATE}/s UDP; seed $SEED"
+		"best of $REPEAT peak runs of ${DURATION}s; fixed rates ${FIXED_HTTP_RATE}/s HTTP, ${FIXED_UDP_RATE}/s UDP, median of $ROUNDS rounds; seed $SEED"
 	echo "http: a new TCP connection per announce, asking to be closed (as libtorrent's); http-clientcloses: the same sent as keep-alive, closed by the client (as aria2's); http-keepalive: each worker's connection reused (as behind a reverse proxy; johnlocke with --http-keepalive on)"
 	header=$(printf '%-48s' metric)
 	for t in $TRACKERS; do
@@ -541,7 +614,8 @@ done
 		done
 		if [[ " $TRACKERS " == *" opentracker "* ]]; then
 			for t in "${others[@]}"; do
-				out+=$(printf ' %16s' "$(ratio "${R[$t,$2]:-}" "${R[opentracker,$2]:-}")")
+				# A fixed-rate row carries the median of its rounds' ratios.
+				out+=$(printf ' %16s' "${R[$t,$2.ratio]:-$(ratio "${R[$t,$2]:-}" "${R[opentracker,$2]:-}")}")
 			done
 		fi
 		echo "$out"
@@ -580,6 +654,7 @@ done
 	fi
 	echo
 	echo "ratio = johnlocke / opentracker: higher is better for answers, lower for CPU us, p50, p99 and bytes."
+	echo "Rows at a fixed rate: medians of $ROUNDS rounds; their ratio is the median of the ratios within each round, then their range."
 	if [[ " $TRACKERS " == *" floor-"* ]]; then
 		echo "floor-kernel and floor-go answer every announce with the same fixed answer and do nothing else: the least the kernel"
 		echo "takes per announce, and the kernel with Go's network poller (testdata/bench/floor); floor/ot is that least against opentracker."
