@@ -91,8 +91,7 @@ func (s *HTTPServer) rawListener(ln net.Listener) *rawTCPListener {
 // announce against 0.3, and 51-67 µs of tracker CPU per announce against
 // 34-42 (December 2026, branch uring, tracker pinned to one CPU).
 func (s *HTTPServer) acceptRaw(ctx context.Context, ln *rawTCPListener) error {
-	a := &acceptor{rc: ln.rc}
-	a.fn = a.accept4
+	a := newAcceptor(ln.rc)
 	var delay time.Duration
 	for {
 		fd, addr, err := a.accept()
@@ -125,6 +124,26 @@ type acceptor struct {
 	pfd         unix.PollFd
 	zero        unix.Timespec
 }
+
+func newAcceptor(rc syscall.RawConn) *acceptor {
+	a := &acceptor{rc: rc}
+	a.fn = a.accept4
+	return a
+}
+
+// Acceptor is the HTTP server's way of taking connections (see accept4),
+// exported for the floor server (testdata/bench/floor): its Go mode must
+// wait and accept exactly as johnlocke does, not as a copy that could
+// drift from it.
+type Acceptor struct{ a *acceptor }
+
+// NewAcceptor takes connections from the listening socket behind rc,
+// which must be non-blocking and in Go's poller (an *os.File's RawConn).
+func NewAcceptor(rc syscall.RawConn) Acceptor { return Acceptor{newAcceptor(rc)} }
+
+// Accept waits for a connection and returns its non-blocking socket and
+// the client's address.
+func (x Acceptor) Accept() (int, netip.Addr, error) { return x.a.accept() }
 
 // accept waits for a connection and returns its non-blocking socket and
 // the client's address.

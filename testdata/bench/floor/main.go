@@ -29,6 +29,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"johnlocke/announce"
 )
 
 // numPeers is how many peers every answer carries: what clients ask for by
@@ -175,53 +177,23 @@ func serveHTTPBlocking(lfd int, answer []byte) error {
 	}
 }
 
-// serveHTTPPoller accepts through Go's poller as johnlocke's acceptRaw
-// does, looking with ppoll between connections that come one at a time.
+// serveHTTPPoller accepts through Go's poller with johnlocke's own
+// acceptor (announce.Acceptor), which looks with ppoll between connections
+// that come one at a time.
 func serveHTTPPoller(lfd int, answer []byte) error {
 	f := os.NewFile(uintptr(lfd), "listener")
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
+	acc := announce.NewAcceptor(rc)
 	buf := make([]byte, 4096)
-	var look, woken bool
-	var errno syscall.Errno
-	cfd := -1
-	pfd := unix.PollFd{Fd: int32(lfd), Events: unix.POLLIN}
-	var zero unix.Timespec
-	accept := func(fd uintptr) bool {
-		if look {
-			look = false
-			r, _, e := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
-			if e == 0 && r == 0 {
-				woken = true
-				return false
-			}
-		}
-		for {
-			r, _, e := syscall.RawSyscall6(unix.SYS_ACCEPT4, fd, 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-			switch e {
-			case 0:
-				cfd, look, woken = int(r), woken, false
-				return true
-			case syscall.EAGAIN:
-				woken = true
-				return false
-			case syscall.EINTR, syscall.ECONNABORTED:
-				continue
-			}
-			errno = e
-			return true
-		}
-	}
 	for {
-		if err := rc.Read(accept); err != nil {
+		fd, _, err := acc.Accept()
+		if err != nil {
 			return err
 		}
-		if errno != 0 {
-			return os.NewSyscallError("accept4", errno)
-		}
-		serveConn(cfd, buf, answer)
+		serveConn(fd, buf, answer)
 	}
 }
 
